@@ -1,0 +1,241 @@
+"""Pipeline specs: one YAML file per model pipeline, validated into typed objects.
+
+A spec is the only thing a data engineer writes to get a pipeline: schema, features, model, split, gate, drift
+and schedules. Everything downstream (DAG factory, CLI, library functions) takes a `PipelineSpec`, never raw YAML,
+so a bad spec fails once, at load time, with the offending field named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from airloop.errors import SpecError
+
+NAME_RE = r"^[a-z][a-z0-9_]{1,62}$"
+DType = Literal["string", "int", "float", "bool", "datetime", "category"]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are almost always typos in a hand-written spec: refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    dtype: DType
+    nullable: bool = False
+    unique: bool = False
+    min: float | None = None
+    max: float | None = None
+    domain: list[str] | None = None
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if self.domain is not None and self.dtype not in ("category", "string"):
+            raise ValueError("domain is only allowed for category or string columns")
+        if self.dtype == "category" and not self.domain:
+            raise ValueError("category columns need a non-empty domain")
+        if (self.min is not None or self.max is not None) and self.dtype not in ("int", "float"):
+            raise ValueError("min/max are only allowed for int or float columns")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class SchemaSpec(_Strict):
+    columns: dict[str, ColumnSpec]
+    id_column: str
+    time_column: str
+    max_invalid_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+
+    @model_validator(mode="after")
+    def _check(self) -> SchemaSpec:
+        for role in ("id_column", "time_column"):
+            col = getattr(self, role)
+            if col not in self.columns:
+                raise ValueError(f"{role} '{col}' is not a declared column")
+        if self.columns[self.time_column].dtype != "datetime":
+            raise ValueError(f"time_column '{self.time_column}' must have dtype datetime")
+        return self
+
+
+class LabelSpec(_Strict):
+    column: str
+    task: Literal["binary"] = "binary"
+
+
+class FeatureSpec(_Strict):
+    name: str
+    transform: str
+    column: str | None = None
+    columns: list[str] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.columns or []) + ([self.column] if self.column else [])
+
+
+class ModelSpec(_Strict):
+    params: dict[str, Any] = Field(default_factory=dict)
+    num_boost_round: Annotated[int, Field(ge=1, le=100_000)] = 300
+    early_stopping_rounds: Annotated[int, Field(ge=1)] | None = 30
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 42
+    nthread: Annotated[int, Field(ge=0)] = 0
+
+
+class SplitSpec(_Strict):
+    """Time-based split: the newest `holdout_fraction` is the holdout, the slice before it validates."""
+
+    valid_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    holdout_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
+
+
+class TrainingSpec(_Strict):
+    window_batches: Annotated[int, Field(ge=1)] = 12
+    min_rows: Annotated[int, Field(ge=10)] = 1000
+
+
+class GateSpec(_Strict):
+    metric: Literal["pr_auc", "roc_auc", "log_loss"] = "pr_auc"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
+
+    @model_validator(mode="after")
+    def _check(self) -> GateSpec:
+        natural = "minimize" if self.metric == "log_loss" else "maximize"
+        if self.direction != natural:
+            raise ValueError(f"metric {self.metric} must be {natural}d, not {self.direction}d")
+        return self
+
+
+class DriftSpec(_Strict):
+    method: str = "auto"
+    drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    columns: list[str] | None = None
+
+
+class SchedulesSpec(_Strict):
+    """Cron strings or presets; data-aware schedules (assets) are implied by the loop itself."""
+
+    retrain: str | None = None
+    drift_check: str | None = "@hourly"
+
+    @field_validator("retrain", "drift_check")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("@") or len(value.split()) == 5:
+            return value
+        raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor a preset like @daily")
+
+
+class StorageSpec(_Strict):
+    """Locations relative to the deployment's data root, or absolute `file://` / `s3://` URIs."""
+
+    landing: str
+    pattern: str = "*.parquet"
+
+
+class PipelineSpec(_Strict):
+    name: Annotated[str, Field(pattern=NAME_RE)]
+    description: str = ""
+    generator: str | None = None
+    owner: str = "airloop"
+    tags: list[str] = Field(default_factory=list)
+    storage: StorageSpec
+    schema_: SchemaSpec = Field(alias="schema")
+    label: LabelSpec
+    features: list[FeatureSpec]
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    gate: GateSpec = Field(default_factory=GateSpec)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    schedules: SchedulesSpec = Field(default_factory=SchedulesSpec)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def schema(self) -> SchemaSpec:  # type: ignore[override]  # `schema` shadows a deprecated BaseModel method
+        return self.schema_
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineSpec:
+        cols = self.schema_.columns
+        if self.label.column not in cols:
+            raise ValueError(f"label column '{self.label.column}' is not a declared column")
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate feature names: {dupes}")
+        for feat in self.features:
+            for col in feat.inputs:
+                if col not in cols:
+                    raise ValueError(f"feature '{feat.name}' reads undeclared column '{col}'")
+                if col == self.label.column:
+                    raise ValueError(f"feature '{feat.name}' reads the label column '{col}' (target leak)")
+        return self
+
+    @property
+    def spec_hash(self) -> str:
+        """Stable hash of the spec's meaning (not its formatting), recorded as lineage on every model."""
+        payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("function-after",)]
+    return ".".join("schema" if p == "schema_" else p for p in parts) or "(top level)"
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
+    """Validate a parsed YAML document into a `PipelineSpec`; errors name the file and the field."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a pipeline spec must be a mapping, got {type(data).__name__}")
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: field '{_field_path(e['loc'])}': {e['msg']}" for e in exc.errors()]
+        raise SpecError("\n".join(lines)) from None
+    from airloop.features import check_features  # late: keeps spec parsing light for DAG files
+
+    check_features(spec, source)
+    return spec
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read spec ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    spec = parse_spec(data, str(path))
+    if path.stem != spec.name:
+        raise SpecError(f"{path}: field 'name': '{spec.name}' must match the file name '{path.stem}'")
+    return spec
+
+
+def load_specs(directory: str | Path) -> list[PipelineSpec]:
+    """All specs in a directory, sorted by name; one bad file fails the whole load loudly."""
+    return [load_spec(p) for p in sorted(Path(directory).glob("*.y*ml")) if re.match(r".*\.ya?ml$", p.name)]
+
+
+def find_spec(name: str, directory: str | Path) -> PipelineSpec:
+    for ext in ("yaml", "yml"):
+        path = Path(directory) / f"{name}.{ext}"
+        if path.exists():
+            return load_spec(path)
+    known = ", ".join(sorted(p.stem for p in Path(directory).glob("*.y*ml"))) or "none"
+    raise SpecError(f"unknown pipeline '{name}' (known: {known}; looked in {directory})")

@@ -1,0 +1,173 @@
+"""One storage abstraction for every location airloop touches: `file://` and `s3://` (or any fsspec URL).
+
+Code above this module passes URIs around (that is also what goes through XCom), never open files or frames.
+Local paths get atomic writes (write to a temp name, then rename) so a crash never leaves half a file behind.
+S3 is reached only through fsspec/s3fs with an endpoint URL, so MinIO and AWS work unchanged.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    uri: str
+    name: str
+    size: int
+    mtime: float
+
+
+def to_uri(path_or_uri: str | Path) -> str:
+    """`/a/b` or `a/b` → `file:///abs/a/b`; URIs pass through unchanged (trailing slash dropped)."""
+    text = str(path_or_uri)
+    if "://" in text:
+        return text.rstrip("/")
+    return Path(text).resolve().as_uri()
+
+
+def join_uri(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+def is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def local_path(uri: str) -> Path:
+    """The filesystem path behind a `file://` URI (or a plain path)."""
+    if "://" not in uri:
+        return Path(uri)
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        raise ValueError(f"not a local URI: {uri}")
+    return Path(parsed.path)
+
+
+def _fs(uri: str, options: dict[str, Any] | None = None):
+    import fsspec  # late: only remote locations need it
+
+    fs, path = fsspec.core.url_to_fs(uri, **(options or {}))
+    return fs, path
+
+
+def list_files(uri: str, pattern: str = "*", options: dict[str, Any] | None = None) -> list[FileInfo]:
+    """Files directly under `uri` matching a glob `pattern`, sorted by name; a missing directory is empty.
+
+    Hidden and temporary files (leading `.` or `_`) are skipped: writers use them for uploads in progress.
+    """
+    out: list[FileInfo] = []
+    if is_local(uri):
+        root = local_path(uri)
+        try:
+            entries = list(os.scandir(root))
+        except FileNotFoundError:
+            return []
+        for e in entries:
+            if e.name[0] in "._" or not e.is_file() or not fnmatch.fnmatch(e.name, pattern):
+                continue
+            st = e.stat()
+            out.append(FileInfo(to_uri(e.path), e.name, st.st_size, st.st_mtime))
+    else:
+        fs, path = _fs(uri, options)
+        scheme = uri.split("://", 1)[0]
+        try:
+            infos = fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        for info in infos:
+            name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+            if info.get("type") != "file" or name[0] in "._" or not fnmatch.fnmatch(name, pattern):
+                continue
+            mtime = info.get("LastModified") or info.get("mtime") or 0
+            mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+            out.append(FileInfo(f"{scheme}://{info['name']}", name, int(info.get("size") or 0), mtime))
+    return sorted(out, key=lambda f: f.name)
+
+
+def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
+    if is_local(uri):
+        return local_path(uri).exists()
+    fs, path = _fs(uri, options)
+    return fs.exists(path)
+
+
+def read_bytes(uri: str, options: dict[str, Any] | None = None) -> bytes:
+    if is_local(uri):
+        return local_path(uri).read_bytes()
+    fs, path = _fs(uri, options)
+    return fs.cat_file(path)
+
+
+def sha256(uri: str, options: dict[str, Any] | None = None) -> str:
+    """Content hash of a file: the identity of a batch, whatever its name."""
+    h = hashlib.sha256()
+    if is_local(uri):
+        with open(local_path(uri), "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        fs, path = _fs(uri, options)
+        with fs.open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def write_bytes(uri: str, data: bytes, options: dict[str, Any] | None = None) -> str:
+    """Write a whole file atomically (local) or in one PUT (object stores). Returns the URI."""
+    if is_local(uri):
+        path = local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    else:
+        fs, path = _fs(uri, options)
+        fs.pipe_file(path, data)
+    return uri
+
+
+def write_parquet(df, uri: str, options: dict[str, Any] | None = None) -> str:
+    """Write a DataFrame as Parquet atomically (same guarantees as `write_bytes`)."""
+    if is_local(uri):
+        path = local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        try:
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return uri
+    import io
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return write_bytes(uri, buf.getvalue(), options)
+
+
+def read_parquet(uri: str, columns: list[str] | None = None, options: dict[str, Any] | None = None):
+    import pandas as pd
+
+    if is_local(uri):
+        return pd.read_parquet(local_path(uri), columns=columns)
+    return pd.read_parquet(uri, columns=columns, storage_options=options)
+
+
+def copy(src: str, dst: str, options: dict[str, Any] | None = None) -> str:
+    """Copy a file (used to quarantine raw batches: the original is never moved or changed)."""
+    return write_bytes(dst, read_bytes(src, options), options)
