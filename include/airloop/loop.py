@@ -1,0 +1,80 @@
+"""The loop's steps as plain functions: what each Airflow task calls, and what tests and the CLI call directly.
+
+Inputs and outputs are small JSON-able dicts (URIs, md5s, versions), which is what travels through XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airloop import ingest, storage
+from airloop.versioning import DataVersioner
+
+if TYPE_CHECKING:
+    from airloop.settings import Settings
+    from airloop.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+
+def versioner_for(settings: Settings) -> DataVersioner:
+    options = {}
+    if settings.dvc_remote.startswith("s3://") and settings.s3_endpoint_url:
+        options["endpointurl"] = settings.s3_endpoint_url
+    return DataVersioner(settings.dvc_workspace, settings.dvc_remote, options)
+
+
+def discover(spec: PipelineSpec, settings: Settings) -> list[str]:
+    """Raw batch URIs in the landing zone not seen before (by URI; content duplicates are caught later)."""
+    return ingest.pending_batches(spec, settings)
+
+
+def process(spec: PipelineSpec, settings: Settings, raw_uri: str) -> dict[str, Any]:
+    return ingest.process_batch(spec, settings, versioner_for(settings), raw_uri).to_dict()
+
+
+def train(spec: PipelineSpec, settings: Settings, *, trigger: str, git_sha: str = "unknown",
+          extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Assemble + version the training set, fit, log and register one model version."""
+    from airloop import registry, training
+    from airloop.features import feature_columns
+
+    versioner = versioner_for(settings)
+    data = training.assemble_training_set(spec, ingest.load_records(settings, spec.name), versioner)
+    import pandas as pd
+
+    split = training.time_split(pd.read_parquet(data.path), spec)
+    fit = training.fit(split, spec, feature_columns(spec))
+    logged = registry.log_model_version(spec, fit, data, split.holdout, tracking_uri=settings.tracking_uri,
+                                        trigger=trigger, git=git_sha, extra_tags=extra_tags)
+    return {"version": logged.version, "run_id": logged.run_id, "data_md5": data.md5, "device": fit.device,
+            "batches": data.batches, "n_rows": data.n_rows,
+            "metrics": {k: v for k, v in fit.metrics.items() if k in ("pr_auc", "roc_auc", "log_loss")}}
+
+
+def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:
+    """Rebuild the challenger's exact holdout from its versioned training set, then gate."""
+    import tempfile
+
+    import pandas as pd
+
+    from airloop import registry, training
+
+    versioner = versioner_for(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = versioner.restore(data_md5, f"{tmp}/train.parquet")
+        holdout = training.time_split(pd.read_parquet(path), spec).holdout
+    return registry.gate_and_promote(spec, version, holdout, tracking_uri=settings.tracking_uri).to_dict()
+
+
+def score(spec: PipelineSpec, settings: Settings) -> list[dict[str, Any]]:
+    from airloop.scoring import score_pending
+
+    scored = score_pending(spec, settings, versioner_for(settings), ingest.load_records(settings, spec.name))
+    return [s.__dict__ for s in scored]
+
+
+def land(spec: PipelineSpec, settings: Settings, df, name: str) -> str:
+    """Drop a batch into the pipeline's landing zone (demo and tests), written atomically."""
+    return storage.write_parquet(df, storage.join_uri(settings.location(spec.storage.landing), name))

@@ -1,0 +1,312 @@
+"""Model registry on MLflow: log a trained model with lineage, gate it, move aliases, list and roll back.
+
+Exports `log_model_version`, `gate_and_promote`, `promote`, `rollback`, `describe_models`, `champion_version`.
+Aliases only (`champion`, `challenger`), never stages. Every alias move appends to the registered model's
+`champion_history` tag, so `rollback` knows where to go back to and the history is auditable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airloop.errors import RegistryError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from airloop.spec import PipelineSpec
+    from airloop.training import FitResult, TrainingSet
+
+log = logging.getLogger(__name__)
+CHAMPION, CHALLENGER = "champion", "challenger"
+KEY_METRICS = ("pr_auc", "roc_auc", "log_loss")
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def git_sha(path: str | Path = ".") -> str:
+    """The commit of the code that trained a model; 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=False)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def experiment_name(pipeline: str) -> str:
+    return f"airloop-{pipeline}"
+
+
+@dataclass
+class LoggedVersion:
+    run_id: str
+    version: str
+    model_uri: str
+
+
+def log_model_version(spec: PipelineSpec, fit: FitResult, data: TrainingSet, holdout: pd.DataFrame, *,
+                      tracking_uri: str, trigger: str, git: str = "unknown",
+                      extra_tags: dict[str, str] | None = None, workdir: str | Path | None = None) -> LoggedVersion:
+    """One MLflow run (params, metrics, model with signature + input example, importance plot, lineage tags)
+    and one registered model version carrying the same lineage tags."""
+    import tempfile
+
+    import mlflow
+    import mlflow.xgboost
+    import sklearn
+    import xgboost as xgb
+    from mlflow.models import infer_signature
+
+    from airloop.training import importance_png, predict_proba
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    mlflow.set_experiment(experiment_name(spec.name))
+    lineage = {
+        "pipeline": spec.name,
+        "data_md5": data.md5,
+        "git_sha": git,
+        "spec_hash": spec.spec_hash,
+        "training_batches": ",".join(data.batches),
+        "trigger": trigger,
+        "device": fit.device,
+        **(extra_tags or {}),
+    }
+    example = holdout[fit.feature_names].head(5)
+    signature = infer_signature(example, predict_proba(fit.booster, example, fit.feature_names))
+    with mlflow.start_run(run_name=f"{spec.name}-{trigger}", tags=lineage) as run:
+        mlflow.log_params({k: v for k, v in fit.params.items() if k != "eval_metric"}
+                          | {"num_boost_round": spec.model.num_boost_round, "best_iteration": fit.best_iteration,
+                             "n_rows": data.n_rows, **fit.extra})
+        mlflow.log_metrics({k: v for k, v in fit.metrics.items() if not math.isnan(v)})
+        info = mlflow.xgboost.log_model(
+            fit.booster, name="model", signature=signature, input_example=example, model_format="json",
+            pip_requirements=[f"xgboost=={xgb.__version__}", f"scikit-learn=={sklearn.__version__}",
+                              f"mlflow=={mlflow.__version__}"],
+        )
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            mlflow.log_artifact(str(importance_png(fit.booster, Path(tmp) / "feature_importance.png")))
+        run_id = run.info.run_id
+    mv = _register(spec.name, info.model_uri, run_id, tracking_uri)
+    c = client(tracking_uri)
+    for key, value in lineage.items():
+        c.set_model_version_tag(spec.name, mv, key, value)
+    for key in KEY_METRICS:
+        if key in fit.metrics and not math.isnan(fit.metrics[key]):
+            c.set_model_version_tag(spec.name, mv, f"metric.{key}", f"{fit.metrics[key]:.6f}")
+    return LoggedVersion(run_id, mv, f"models:/{spec.name}/{mv}")
+
+
+def _register(name: str, model_uri: str, run_id: str, tracking_uri: str) -> str:
+    """Register once per run: a retried task finds the version its first attempt created."""
+    c = client(tracking_uri)
+    try:
+        c.get_registered_model(name)
+    except Exception:
+        c.create_registered_model(name, description=f"airloop pipeline {name}")
+    for mv in c.search_model_versions(f"name='{name}' and run_id='{run_id}'"):
+        return str(mv.version)
+    mv = c.create_model_version(name, model_uri, run_id=run_id)
+    return str(mv.version)
+
+
+def champion_version(name: str, tracking_uri: str) -> str | None:
+    return _alias(client(tracking_uri), name, CHAMPION)
+
+
+def _alias(c: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(c.get_model_version_by_alias(name, alias).version)
+    except Exception:
+        return None
+
+
+def load_booster(name: str, version: str, tracking_uri: str):
+    import mlflow
+    import mlflow.xgboost
+
+    mlflow.set_registry_uri(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.xgboost.load_model(f"models:/{name}/{version}")
+
+
+@dataclass
+class GateDecision:
+    version: str
+    decision: str  # promoted | rejected
+    reason: str
+    metric: str
+    challenger_score: float
+    champion_version: str | None
+    champion_score: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def gate_and_promote(spec: PipelineSpec, version: str, holdout: pd.DataFrame, *, tracking_uri: str,
+                     actor: str = "airloop-gate") -> GateDecision:
+    """Score challenger and current champion on the same holdout; move `champion` only if the challenger wins.
+
+    The champion read here must still be champion when the alias moves (compare-and-set); if another run moved
+    it meanwhile, the gate runs again against the new champion.
+    """
+    from airloop.training import evaluate
+
+    c = client(tracking_uri)
+    name, metric, label = spec.name, spec.gate.metric, spec.label.column
+    challenger = load_booster(name, version, tracking_uri)
+    ch_score = evaluate(challenger, holdout, list(challenger.feature_names), label)[metric]
+    for _ in range(3):
+        current = _alias(c, name, CHAMPION)
+        if current is None:
+            decision = GateDecision(version, "promoted", "first version: no champion yet", metric, ch_score,
+                                    None, None)
+        elif current == version:
+            decision = GateDecision(version, "promoted", "already champion", metric, ch_score, current, ch_score)
+        else:
+            decision = _compare(spec, version, ch_score, current, holdout, tracking_uri)
+        if _alias(c, name, CHAMPION) != current:
+            log.warning("champion of %s moved while gating version %s: gating again", name, version)
+            continue
+        break
+    else:
+        raise RegistryError(f"{name}: champion kept moving while gating version {version}; not promoted")
+    tags = {"gate.decision": decision.decision, "gate.reason": decision.reason, "gate.metric": metric,
+            "gate.challenger_score": f"{ch_score:.6f}",
+            "gate.champion_version": decision.champion_version or "",
+            "gate.champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6f}"}
+    for k, v in tags.items():
+        c.set_model_version_tag(name, version, k, v)
+    if decision.decision == "promoted":
+        _move_champion(c, name, version, reason=f"gate: {decision.reason}", actor=actor)
+    else:
+        c.set_registered_model_alias(name, CHALLENGER, version)
+    log.info("gate %s v%s: %s (%s)", name, version, decision.decision, decision.reason)
+    return decision
+
+
+def _compare(spec, version, ch_score, current, holdout, tracking_uri) -> GateDecision:
+    from airloop.training import evaluate
+
+    metric = spec.gate.metric
+    champ = load_booster(spec.name, current, tracking_uri)
+    missing = [f for f in champ.feature_names or [] if f not in holdout.columns]
+    if missing:
+        return GateDecision(version, "promoted", f"champion v{current} cannot score this data (missing "
+                            f"features {missing[:3]})", metric, ch_score, current, None)
+    cp_score = evaluate(champ, holdout, list(champ.feature_names), spec.label.column)[metric]
+    gain = ch_score - cp_score if spec.gate.direction == "maximize" else cp_score - ch_score
+    if math.isnan(ch_score):
+        return GateDecision(version, "rejected", f"challenger {metric} is undefined on the holdout", metric,
+                            ch_score, current, cp_score)
+    if math.isnan(cp_score) or gain >= spec.gate.min_improvement and gain > 0:
+        why = (f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} "
+               f"(+{gain:.4f} ≥ {spec.gate.min_improvement})")
+        return GateDecision(version, "promoted", why, metric, ch_score, current, cp_score)
+    why = (f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} "
+           f"(improvement {gain:+.4f} < required {spec.gate.min_improvement}, must be > 0)")
+    return GateDecision(version, "rejected", why, metric, ch_score, current, cp_score)
+
+
+def _history(c: MlflowClient, name: str) -> list[dict[str, Any]]:
+    tags = c.get_registered_model(name).tags or {}
+    try:
+        return json.loads(tags.get("champion_history", "[]"))
+    except json.JSONDecodeError:
+        return []
+
+
+def _move_champion(c: MlflowClient, name: str, version: str, *, reason: str, actor: str) -> None:
+    previous = _alias(c, name, CHAMPION)
+    c.set_registered_model_alias(name, CHAMPION, version)
+    if _alias(c, name, CHALLENGER) == version:
+        c.delete_registered_model_alias(name, CHALLENGER)
+    history = _history(c, name)
+    history.append({"version": version, "previous": previous, "reason": reason, "actor": actor,
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    c.set_registered_model_tag(name, "champion_history", json.dumps(history[-50:]))
+    c.set_model_version_tag(name, version, "promoted_by", actor)
+
+
+def _require_version(c: MlflowClient, name: str, version: str) -> None:
+    try:
+        c.get_model_version(name, str(version))
+    except Exception:
+        raise RegistryError(f"model '{name}' has no version {version}") from None
+
+
+def promote(name: str, version: str, *, tracking_uri: str, actor: str = "cli") -> str | None:
+    """Make `version` champion by hand (recorded as a manual decision). Returns the previous champion."""
+    c = client(tracking_uri)
+    _require_version(c, name, version)
+    previous = _alias(c, name, CHAMPION)
+    _move_champion(c, name, str(version), reason="manual promote", actor=actor)
+    c.set_model_version_tag(name, str(version), "trigger_promotion", "manual")
+    return previous
+
+
+def rollback(name: str, *, tracking_uri: str, actor: str = "cli") -> tuple[str, str]:
+    """Move `champion` back to the version that held it before the current one. Returns (from, to)."""
+    c = client(tracking_uri)
+    try:
+        c.get_registered_model(name)
+    except Exception:
+        raise RegistryError(f"no registered model '{name}'") from None
+    current = _alias(c, name, CHAMPION)
+    if current is None:
+        raise RegistryError(f"model '{name}' has no champion to roll back from")
+    previous = None
+    for entry in reversed(_history(c, name)):
+        if entry.get("version") == current and entry.get("previous") and entry["previous"] != current:
+            previous = entry["previous"]
+            break
+    if previous is None:
+        raise RegistryError(f"model '{name}': champion v{current} has no earlier champion to roll back to")
+    _move_champion(c, name, previous, reason=f"rollback from v{current}", actor=actor)
+    return current, previous
+
+
+def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, Any]]:
+    """Per pipeline: champion, challenger and every version with aliases, metrics, lineage and gate decision."""
+    c = client(tracking_uri)
+    out = []
+    for name in names:
+        try:
+            model = c.get_registered_model(name)
+        except Exception:
+            out.append({"pipeline": name, "champion": None, "challenger": None, "versions": []})
+            continue
+        by_version: dict[str, list[str]] = {}
+        for alias, v in (model.aliases or {}).items():
+            by_version.setdefault(str(v), []).append(alias)
+        versions = []
+        for mv in sorted(c.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version)):
+            tags = mv.tags or {}
+            versions.append({
+                "version": str(mv.version),
+                "aliases": sorted(by_version.get(str(mv.version), [])),
+                "metrics": {k: float(tags[f"metric.{k}"]) for k in KEY_METRICS if f"metric.{k}" in tags},
+                "data_md5": tags.get("data_md5"),
+                "trigger": tags.get("trigger"),
+                "gate": tags.get("gate.decision"),
+                "gate_reason": tags.get("gate.reason"),
+                "run_id": mv.run_id,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
+            })
+        out.append({"pipeline": name, "champion": _alias(c, name, CHAMPION),
+                    "challenger": _alias(c, name, CHALLENGER), "versions": versions})
+    return out
