@@ -99,8 +99,10 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     limit = spec.schema_.max_invalid_share
     if report.batch_error or result.valid_rows is None or report.invalid_share > limit:
         if not report.batch_error:
-            report.batch_error = (f"{report.n_invalid_rows} of {report.n_rows} rows invalid "
-                                  f"({report.invalid_share:.1%} > max_invalid_share {limit:.1%})")
+            report.batch_error = (
+                f"{report.n_invalid_rows} of {report.n_rows} rows invalid "
+                f"({report.invalid_share:.1%} > max_invalid_share {limit:.1%})"
+            )
         return _reject(spec, settings, raw_uri, sha, batch_id, quarantine, report, len(raw))
 
     if report.n_invalid_rows:
@@ -116,9 +118,19 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     tracked = versioner.track(rel)
     times = valid[spec.schema_.time_column]
     record = BatchRecord(
-        batch_id, sha, raw_uri, "curated", n_rows=len(raw), n_valid=len(valid), n_invalid=report.n_invalid_rows,
-        has_labels=has_labels, curated_path=rel, md5=tracked.md5, time_min=str(times.min()),
-        time_max=str(times.max()), quarantine_uri=quarantine if report.n_invalid_rows else None,
+        batch_id,
+        sha,
+        raw_uri,
+        "curated",
+        n_rows=len(raw),
+        n_valid=len(valid),
+        n_invalid=report.n_invalid_rows,
+        has_labels=has_labels,
+        curated_path=rel,
+        md5=tracked.md5,
+        time_min=str(times.min()),
+        time_max=str(times.max()),
+        quarantine_uri=quarantine if report.n_invalid_rows else None,
         processed_at=time.time(),
     )
     storage.write_bytes(rec_uri, json.dumps(record.to_dict(), indent=2).encode())
@@ -136,8 +148,17 @@ def _reject(spec, settings, raw_uri, sha, batch_id, quarantine, report, n_rows) 
     name = raw_uri.rstrip("/").rsplit("/", 1)[-1]
     storage.copy(raw_uri, storage.join_uri(quarantine, name))
     _write_report(quarantine, raw_uri, report)
-    record = BatchRecord(batch_id, sha, raw_uri, "rejected", n_rows=n_rows, n_invalid=report.n_invalid_rows,
-                         quarantine_uri=quarantine, reason=report.batch_error, processed_at=time.time())
+    record = BatchRecord(
+        batch_id,
+        sha,
+        raw_uri,
+        "rejected",
+        n_rows=n_rows,
+        n_invalid=report.n_invalid_rows,
+        quarantine_uri=quarantine,
+        reason=report.batch_error,
+        processed_at=time.time(),
+    )
     storage.write_bytes(_record_uri(settings, spec.name, sha), json.dumps(record.to_dict(), indent=2).encode())
     log.warning("batch %s rejected: %s (quarantined to %s)", batch_id, report.batch_error, quarantine)
     return record

@@ -34,8 +34,14 @@ def process(spec: PipelineSpec, settings: Settings, raw_uri: str) -> dict[str, A
     return ingest.process_batch(spec, settings, versioner_for(settings), raw_uri).to_dict()
 
 
-def train(spec: PipelineSpec, settings: Settings, *, trigger: str, git_sha: str = "unknown",
-          extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+def train(
+    spec: PipelineSpec,
+    settings: Settings,
+    *,
+    trigger: str,
+    git_sha: str = "unknown",
+    extra_tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Assemble + version the training set, fit, log and register one model version."""
     from airloop import registry, training
     from airloop.features import feature_columns
@@ -46,11 +52,25 @@ def train(spec: PipelineSpec, settings: Settings, *, trigger: str, git_sha: str 
 
     split = training.time_split(pd.read_parquet(data.path), spec)
     fit = training.fit(split, spec, feature_columns(spec))
-    logged = registry.log_model_version(spec, fit, data, split.holdout, tracking_uri=settings.tracking_uri,
-                                        trigger=trigger, git=git_sha, extra_tags=extra_tags)
-    return {"version": logged.version, "run_id": logged.run_id, "data_md5": data.md5, "device": fit.device,
-            "batches": data.batches, "n_rows": data.n_rows,
-            "metrics": {k: v for k, v in fit.metrics.items() if k in ("pr_auc", "roc_auc", "log_loss")}}
+    logged = registry.log_model_version(
+        spec,
+        fit,
+        data,
+        split.holdout,
+        tracking_uri=settings.tracking_uri,
+        trigger=trigger,
+        git=git_sha,
+        extra_tags=extra_tags,
+    )
+    return {
+        "version": logged.version,
+        "run_id": logged.run_id,
+        "data_md5": data.md5,
+        "device": fit.device,
+        "batches": data.batches,
+        "n_rows": data.n_rows,
+        "metrics": {k: v for k, v in fit.metrics.items() if k in ("pr_auc", "roc_auc", "log_loss")},
+    }
 
 
 def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:

@@ -39,8 +39,13 @@ def client(tracking_uri: str) -> MlflowClient:
 def git_sha(path: str | Path = ".") -> str:
     """The commit of the code that trained a model; 'unknown' outside a git checkout."""
     try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         return out.stdout.strip() if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -57,9 +62,18 @@ class LoggedVersion:
     model_uri: str
 
 
-def log_model_version(spec: PipelineSpec, fit: FitResult, data: TrainingSet, holdout: pd.DataFrame, *,
-                      tracking_uri: str, trigger: str, git: str = "unknown",
-                      extra_tags: dict[str, str] | None = None, workdir: str | Path | None = None) -> LoggedVersion:
+def log_model_version(
+    spec: PipelineSpec,
+    fit: FitResult,
+    data: TrainingSet,
+    holdout: pd.DataFrame,
+    *,
+    tracking_uri: str,
+    trigger: str,
+    git: str = "unknown",
+    extra_tags: dict[str, str] | None = None,
+    workdir: str | Path | None = None,
+) -> LoggedVersion:
     """One MLflow run (params, metrics, model with signature + input example, importance plot, lineage tags)
     and one registered model version carrying the same lineage tags."""
     import tempfile
@@ -88,14 +102,27 @@ def log_model_version(spec: PipelineSpec, fit: FitResult, data: TrainingSet, hol
     example = holdout[fit.feature_names].head(5)
     signature = infer_signature(example, predict_proba(fit.booster, example, fit.feature_names))
     with mlflow.start_run(run_name=f"{spec.name}-{trigger}", tags=lineage) as run:
-        mlflow.log_params({k: v for k, v in fit.params.items() if k != "eval_metric"}
-                          | {"num_boost_round": spec.model.num_boost_round, "best_iteration": fit.best_iteration,
-                             "n_rows": data.n_rows, **fit.extra})
+        mlflow.log_params(
+            {k: v for k, v in fit.params.items() if k != "eval_metric"}
+            | {
+                "num_boost_round": spec.model.num_boost_round,
+                "best_iteration": fit.best_iteration,
+                "n_rows": data.n_rows,
+                **fit.extra,
+            }
+        )
         mlflow.log_metrics({k: v for k, v in fit.metrics.items() if not math.isnan(v)})
         info = mlflow.xgboost.log_model(
-            fit.booster, name="model", signature=signature, input_example=example, model_format="json",
-            pip_requirements=[f"xgboost=={xgb.__version__}", f"scikit-learn=={sklearn.__version__}",
-                              f"mlflow=={mlflow.__version__}"],
+            fit.booster,
+            name="model",
+            signature=signature,
+            input_example=example,
+            model_format="json",
+            pip_requirements=[
+                f"xgboost=={xgb.__version__}",
+                f"scikit-learn=={sklearn.__version__}",
+                f"mlflow=={mlflow.__version__}",
+            ],
         )
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             mlflow.log_artifact(str(importance_png(fit.booster, Path(tmp) / "feature_importance.png")))
@@ -157,8 +184,9 @@ class GateDecision:
         return self.__dict__.copy()
 
 
-def gate_and_promote(spec: PipelineSpec, version: str, holdout: pd.DataFrame, *, tracking_uri: str,
-                     actor: str = "airloop-gate") -> GateDecision:
+def gate_and_promote(
+    spec: PipelineSpec, version: str, holdout: pd.DataFrame, *, tracking_uri: str, actor: str = "airloop-gate"
+) -> GateDecision:
     """Score challenger and current champion on the same holdout; move `champion` only if the challenger wins.
 
     The champion read here must still be champion when the alias moves (compare-and-set); if another run moved
@@ -173,8 +201,7 @@ def gate_and_promote(spec: PipelineSpec, version: str, holdout: pd.DataFrame, *,
     for _ in range(3):
         current = _alias(c, name, CHAMPION)
         if current is None:
-            decision = GateDecision(version, "promoted", "first version: no champion yet", metric, ch_score,
-                                    None, None)
+            decision = GateDecision(version, "promoted", "first version: no champion yet", metric, ch_score, None, None)
         elif current == version:
             decision = GateDecision(version, "promoted", "already champion", metric, ch_score, current, ch_score)
         else:
@@ -185,10 +212,14 @@ def gate_and_promote(spec: PipelineSpec, version: str, holdout: pd.DataFrame, *,
         break
     else:
         raise RegistryError(f"{name}: champion kept moving while gating version {version}; not promoted")
-    tags = {"gate.decision": decision.decision, "gate.reason": decision.reason, "gate.metric": metric,
-            "gate.challenger_score": f"{ch_score:.6f}",
-            "gate.champion_version": decision.champion_version or "",
-            "gate.champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6f}"}
+    tags = {
+        "gate.decision": decision.decision,
+        "gate.reason": decision.reason,
+        "gate.metric": metric,
+        "gate.challenger_score": f"{ch_score:.6f}",
+        "gate.champion_version": decision.champion_version or "",
+        "gate.champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6f}",
+    }
     for k, v in tags.items():
         c.set_model_version_tag(name, version, k, v)
     if decision.decision == "promoted":
@@ -206,19 +237,36 @@ def _compare(spec, version, ch_score, current, holdout, tracking_uri) -> GateDec
     champ = load_booster(spec.name, current, tracking_uri)
     missing = [f for f in champ.feature_names or [] if f not in holdout.columns]
     if missing:
-        return GateDecision(version, "promoted", f"champion v{current} cannot score this data (missing "
-                            f"features {missing[:3]})", metric, ch_score, current, None)
+        return GateDecision(
+            version,
+            "promoted",
+            f"champion v{current} cannot score this data (missing features {missing[:3]})",
+            metric,
+            ch_score,
+            current,
+            None,
+        )
     cp_score = evaluate(champ, holdout, list(champ.feature_names), spec.label.column)[metric]
     gain = ch_score - cp_score if spec.gate.direction == "maximize" else cp_score - ch_score
     if math.isnan(ch_score):
-        return GateDecision(version, "rejected", f"challenger {metric} is undefined on the holdout", metric,
-                            ch_score, current, cp_score)
+        return GateDecision(
+            version,
+            "rejected",
+            f"challenger {metric} is undefined on the holdout",
+            metric,
+            ch_score,
+            current,
+            cp_score,
+        )
     if math.isnan(cp_score) or gain >= spec.gate.min_improvement and gain > 0:
-        why = (f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} "
-               f"(+{gain:.4f} ≥ {spec.gate.min_improvement})")
+        why = (
+            f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} (+{gain:.4f} ≥ {spec.gate.min_improvement})"
+        )
         return GateDecision(version, "promoted", why, metric, ch_score, current, cp_score)
-    why = (f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} "
-           f"(improvement {gain:+.4f} < required {spec.gate.min_improvement}, must be > 0)")
+    why = (
+        f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} "
+        f"(improvement {gain:+.4f} < required {spec.gate.min_improvement}, must be > 0)"
+    )
     return GateDecision(version, "rejected", why, metric, ch_score, current, cp_score)
 
 
@@ -236,8 +284,15 @@ def _move_champion(c: MlflowClient, name: str, version: str, *, reason: str, act
     if _alias(c, name, CHALLENGER) == version:
         c.delete_registered_model_alias(name, CHALLENGER)
     history = _history(c, name)
-    history.append({"version": version, "previous": previous, "reason": reason, "actor": actor,
-                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    history.append(
+        {
+            "version": version,
+            "previous": previous,
+            "reason": reason,
+            "actor": actor,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
     c.set_registered_model_tag(name, "champion_history", json.dumps(history[-50:]))
     c.set_model_version_tag(name, version, "promoted_by", actor)
 
@@ -296,17 +351,25 @@ def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, An
         versions = []
         for mv in sorted(c.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version)):
             tags = mv.tags or {}
-            versions.append({
-                "version": str(mv.version),
-                "aliases": sorted(by_version.get(str(mv.version), [])),
-                "metrics": {k: float(tags[f"metric.{k}"]) for k in KEY_METRICS if f"metric.{k}" in tags},
-                "data_md5": tags.get("data_md5"),
-                "trigger": tags.get("trigger"),
-                "gate": tags.get("gate.decision"),
-                "gate_reason": tags.get("gate.reason"),
-                "run_id": mv.run_id,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
-            })
-        out.append({"pipeline": name, "champion": _alias(c, name, CHAMPION),
-                    "challenger": _alias(c, name, CHALLENGER), "versions": versions})
+            versions.append(
+                {
+                    "version": str(mv.version),
+                    "aliases": sorted(by_version.get(str(mv.version), [])),
+                    "metrics": {k: float(tags[f"metric.{k}"]) for k in KEY_METRICS if f"metric.{k}" in tags},
+                    "data_md5": tags.get("data_md5"),
+                    "trigger": tags.get("trigger"),
+                    "gate": tags.get("gate.decision"),
+                    "gate_reason": tags.get("gate.reason"),
+                    "run_id": mv.run_id,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
+                }
+            )
+        out.append(
+            {
+                "pipeline": name,
+                "champion": _alias(c, name, CHAMPION),
+                "challenger": _alias(c, name, CHALLENGER),
+                "versions": versions,
+            }
+        )
     return out

@@ -30,8 +30,9 @@ def predictions_uri(settings: Settings, spec: PipelineSpec, batch_id: str) -> st
     return storage.join_uri(settings.area("predictions", spec.name), f"{batch_id}.parquet")
 
 
-def score_pending(spec: PipelineSpec, settings: Settings, versioner: DataVersioner,
-                  records: list[BatchRecord]) -> list[ScoredBatch]:
+def score_pending(
+    spec: PipelineSpec, settings: Settings, versioner: DataVersioner, records: list[BatchRecord]
+) -> list[ScoredBatch]:
     """Score each curated batch not scored yet with the current champion. No champion → nothing to do yet.
 
     The alias is resolved once per call, so every row written in this call names the one version that scored it.
@@ -45,8 +46,9 @@ def score_pending(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     if version is None:
         log.info("%s has no champion yet: nothing scored", spec.name)
         return []
-    todo = [r for r in records if r.status == "curated"
-            and not storage.exists(predictions_uri(settings, spec, r.batch_id))]
+    todo = [
+        r for r in records if r.status == "curated" and not storage.exists(predictions_uri(settings, spec, r.batch_id))
+    ]
     if not todo:
         return []
     booster = registry.load_booster(spec.name, version, settings.tracking_uri)

@@ -85,7 +85,7 @@ def assemble_training_set(spec: PipelineSpec, records: list[BatchRecord], versio
     import pandas as pd
 
     labelled = [r for r in records if r.status == "curated" and r.has_labels and r.md5]
-    window = labelled[-spec.training.window_batches:]
+    window = labelled[-spec.training.window_batches :]
     if not window:
         raise AirloopError(f"{spec.name}: no labelled curated batch to train on yet")
     frames = []
@@ -95,10 +95,12 @@ def assemble_training_set(spec: PipelineSpec, records: list[BatchRecord], versio
             versioner.restore(rec.md5, local)
         frames.append(pd.read_parquet(local))
     df = pd.concat(frames, ignore_index=True).sort_values(
-        [spec.schema_.time_column, spec.schema_.id_column], kind="stable", ignore_index=True)
+        [spec.schema_.time_column, spec.schema_.id_column], kind="stable", ignore_index=True
+    )
     if len(df) < spec.training.min_rows:
-        raise AirloopError(f"{spec.name}: {len(df)} labelled rows, fewer than training.min_rows "
-                           f"({spec.training.min_rows})")
+        raise AirloopError(
+            f"{spec.name}: {len(df)} labelled rows, fewer than training.min_rows ({spec.training.min_rows})"
+        )
     batches = [r.batch_id for r in window]
     rel = f"datasets/{spec.name}/train-{int(time.time() * 1000)}.parquet"
     path = versioner.path(rel)
@@ -124,8 +126,14 @@ def time_split(df: pd.DataFrame, spec: PipelineSpec) -> Split:
 
 
 def xgb_params(model: ModelSpec, device: str) -> dict[str, Any]:
-    params = {"objective": "binary:logistic", "eval_metric": ["logloss", "aucpr"], "tree_method": "hist",
-              "seed": model.seed, **model.params, "device": device}
+    params = {
+        "objective": "binary:logistic",
+        "eval_metric": ["logloss", "aucpr"],
+        "tree_method": "hist",
+        "seed": model.seed,
+        **model.params,
+        "device": device,
+    }
     if model.nthread:
         params["nthread"] = model.nthread
     return params
@@ -143,16 +151,28 @@ def fit(split: Split, spec: PipelineSpec, feature_names: list[str]) -> FitResult
     dtrain = xgb.QuantileDMatrix(split.train[feature_names], label=split.train[label], feature_names=feature_names)
     dvalid = xgb.DMatrix(split.valid[feature_names], label=split.valid[label], feature_names=feature_names)
     booster = xgb.train(
-        params, dtrain, num_boost_round=spec.model.num_boost_round, evals=[(dvalid, "valid")],
-        early_stopping_rounds=spec.model.early_stopping_rounds, verbose_eval=False,
+        params,
+        dtrain,
+        num_boost_round=spec.model.num_boost_round,
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=spec.model.early_stopping_rounds,
+        verbose_eval=False,
     )
     seconds = time.perf_counter() - t0
     best = int(getattr(booster, "best_iteration", spec.model.num_boost_round - 1))
     metrics = evaluate(booster, split.holdout, feature_names, label)
     metrics.update({f"valid_{k}": v for k, v in evaluate(booster, split.valid, feature_names, label).items()})
     metrics["train_seconds"] = seconds
-    return FitResult(booster, device, best, metrics, params, feature_names, seconds,
-                     {"n_train": len(split.train), "n_valid": len(split.valid), "n_holdout": len(split.holdout)})
+    return FitResult(
+        booster,
+        device,
+        best,
+        metrics,
+        params,
+        feature_names,
+        seconds,
+        {"n_train": len(split.train), "n_valid": len(split.valid), "n_holdout": len(split.holdout)},
+    )
 
 
 def predict_proba(booster: xgb.Booster, df: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
@@ -199,4 +219,3 @@ def importance_png(booster: xgb.Booster, path: Path, top: int = 20) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-

@@ -8,7 +8,6 @@ coerced) quarantine only those rows; schema-level failures (a missing column, an
 
 from __future__ import annotations
 
-import datetime
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -102,8 +101,7 @@ def coerce_frame(df: pd.DataFrame, spec: PipelineSpec) -> tuple[pd.DataFrame, li
                     num = num.where(integral)
                 converted = num.astype(target)
             elif col.dtype == "bool":
-                converted = s.map(_BOOLS, na_action="ignore").astype(target) if s.dtype == object \
-                    else s.astype(target)
+                converted = s.map(_BOOLS, na_action="ignore").astype(target) if s.dtype == object else s.astype(target)
             elif col.dtype == "datetime":
                 converted = pd.to_datetime(s, utc=True, errors="coerce", format="mixed").astype(target)
             else:
@@ -139,8 +137,16 @@ def _acceptable(dtype, col: ColumnSpec) -> bool:
             return isinstance(dtype, pd.StringDtype)
 
 
-_BOOLS = {True: True, False: False, 1: True, 0: False, "true": True, "false": False, "True": True,
-          "False": False, "1": True, "0": False}
+_BOOLS = {
+    True: True,
+    False: False,
+    "true": True,
+    "false": False,
+    "True": True,
+    "False": False,
+    "1": True,
+    "0": False,
+}
 
 
 def build_schema(spec: PipelineSpec, *, require_label: bool = False) -> pa.DataFrameSchema:
@@ -235,8 +241,11 @@ def _from_errors(df: pd.DataFrame, exc, failures: list[Failure], bad: np.ndarray
     row_level = fc["index"].notna()
     if (~row_level).any():
         # A missing column or a column of the wrong kind: no row of this batch can be trusted.
-        what = "; ".join(sorted({f"{c}: {k}" for c, k in zip(fc.loc[~row_level, "column"],
-                                                                fc.loc[~row_level, "check"], strict=True)}))
+        what = "; ".join(
+            sorted(
+                {f"{c}: {k}" for c, k in zip(fc.loc[~row_level, "column"], fc.loc[~row_level, "check"], strict=True)}
+            )
+        )
         report = ValidationReport(False, n, n, failures, batch_error=f"schema-level failure ({what})")
         return ValidationResult(report, None, np.ones(n, dtype=bool))
     invalid = bad | df.index.isin(pd.Index(fc.loc[row_level, "index"].unique()))

@@ -25,8 +25,9 @@ def _fraud(**kwargs) -> pd.DataFrame:
 GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {"fraud": _fraud}
 
 
-def generate(kind: str, *, rows: int, seed: int, drift: str = "none", labels: bool = True,
-             start: str | None = None) -> pd.DataFrame:
+def generate(
+    kind: str, *, rows: int, seed: int, drift: str = "none", labels: bool = True, start: str | None = None
+) -> pd.DataFrame:
     if kind not in GENERATORS:
         raise SpecError(f"unknown generator '{kind}' (known: {', '.join(sorted(GENERATORS))})")
     if drift not in DRIFT_KINDS:

@@ -51,8 +51,10 @@ def build_features(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     import pandas as pd
 
     schema = spec.schema_
-    data: dict[str, object] = {schema.id_column: df[schema.id_column].to_numpy(),
-                               schema.time_column: df[schema.time_column].to_numpy()}
+    data: dict[str, object] = {
+        schema.id_column: df[schema.id_column].to_numpy(),
+        schema.time_column: df[schema.time_column].to_numpy(),
+    }
     if spec.label.column in df.columns:
         data[spec.label.column] = df[spec.label.column].to_numpy()
     cols = schema.columns

@@ -6,11 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from airloop.errors import SpecError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from airloop.spec import ColumnSpec, FeatureSpec
@@ -19,7 +18,7 @@ NUMERIC = ("int", "float", "bool")
 CATEGORICAL = ("category", "string")
 DATETIME = ("datetime",)
 
-Arrays = dict[str, np.ndarray]
+Arrays = dict[str, "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -55,18 +54,24 @@ def get_transform(name: str) -> Transform:
 
 
 def _f32(values) -> np.ndarray:
+    import numpy as np
+
     return np.asarray(values, dtype=np.float32)
 
 
 @register("identity", inputs=NUMERIC)
 def identity(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     """The column as a float (bools become 0/1; missing stays NaN, which XGBoost handles natively)."""
+    import numpy as np
+
     return {feat.name: _f32(s.to_numpy(dtype="float32", na_value=np.nan))}
 
 
 @register("log1p", inputs=NUMERIC)
 def log1p(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     """log(1 + x) for skewed non-negative values (amounts, counts); negatives are clipped to 0 first."""
+    import numpy as np
+
     x = s.to_numpy(dtype="float32", na_value=np.nan)
     return {feat.name: np.log1p(np.clip(x, 0, None))}
 
@@ -78,6 +83,8 @@ def log1p(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
 )
 def cyclical(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     """sin/cos encoding of a periodic value (`params.period`, e.g. 24 for hours) so 23h and 0h are neighbours."""
+    import numpy as np
+
     period = float(feat.params.get("period", 24))
     angle = s.to_numpy(dtype="float32", na_value=np.nan) * np.float32(2 * np.pi / period)
     return {f"{feat.name}_sin": np.sin(angle), f"{feat.name}_cos": np.cos(angle)}
@@ -90,6 +97,7 @@ def _one_hot_outputs(feat: FeatureSpec, cols: list[ColumnSpec]) -> list[str]:
 @register("one_hot", inputs=CATEGORICAL, outputs=_one_hot_outputs)
 def one_hot(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     """One 0/1 column per value of the column's declared domain; a value outside it sets none of them."""
+    import numpy as np
     import pandas as pd
 
     domain = cols[0].domain or []
@@ -103,6 +111,7 @@ def one_hot(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
 @register("category_code", inputs=CATEGORICAL)
 def category_code(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     """Position of the value in the declared domain (NaN when unknown): compact for high-cardinality columns."""
+    import numpy as np
     import pandas as pd
 
     codes = pd.Categorical(s, categories=cols[0].domain or []).codes.astype(np.float32)
@@ -113,6 +122,8 @@ def category_code(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Ar
 @register("ratio", inputs=NUMERIC, n_inputs=2)
 def ratio(feat: FeatureSpec, cols: list[ColumnSpec], a: pd.Series, b: pd.Series) -> Arrays:
     """a / b, NaN where b is 0 or missing (a ratio with no denominator carries no information)."""
+    import numpy as np
+
     num = a.to_numpy(dtype="float64", na_value=np.nan)
     den = b.to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -123,10 +134,14 @@ def ratio(feat: FeatureSpec, cols: list[ColumnSpec], a: pd.Series, b: pd.Series)
 @register("hour_of_day", inputs=DATETIME)
 def hour_of_day(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     """Hour (0–23) of a timestamp."""
+    import numpy as np
+
     return {feat.name: _f32(s.dt.hour.to_numpy(dtype="float32", na_value=np.nan))}
 
 
 @register("day_of_week", inputs=DATETIME)
 def day_of_week(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     """Day of week (Monday = 0) of a timestamp."""
+    import numpy as np
+
     return {feat.name: _f32(s.dt.dayofweek.to_numpy(dtype="float32", na_value=np.nan))}

@@ -1,0 +1,8 @@
+"""One set of DAGs (features, train, score) per pipeline spec in include/pipelines/.
+
+Wiring only: the factory lives in plugins/airloop_airflow, the work in the airloop library.
+"""
+
+from airloop_airflow.factory import build_all
+
+globals().update(build_all())

@@ -1,0 +1,240 @@
+"""The `airloop` command line. An edge: it reads the environment once, builds `Settings`, and calls the library.
+
+User mistakes (bad spec, unreadable file, unknown model) end with one line on stderr and exit 2, never a
+traceback. `validate` follows a fixed contract: exit 0 valid, 1 invalid (JSON report on stdout), 2 unusable call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from airloop.errors import AirloopError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="airloop: the closed MLOps loop on Airflow, MLflow and DVC.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Versioned datasets (DVC).")
+stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack (Airflow standalone + MLflow).")
+app.add_typer(data_app, name="data")
+app.add_typer(stack_app, name="stack")
+
+
+class Fmt(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Drift(StrEnum):
+    none = "none"
+    covariate = "covariate"
+    concept = "concept"
+
+
+def project_root() -> Path:
+    """The checkout this package lives in (editable install), else the working directory."""
+    here = Path(__file__).resolve().parents[2]
+    return here if (here / "include" / "pipelines").is_dir() else Path.cwd()
+
+
+def settings():
+    from airloop.devstack import stack_env
+    from airloop.settings import Settings
+
+    root = project_root()
+    env = {**stack_env(root / ".run"), **os.environ}  # a running local stack, overridden by the real env
+    return Settings.from_mapping(env, base=root)
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"airloop: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _spec(name: str):
+    from airloop.spec import find_spec
+
+    return find_spec(name, settings().specs_dir)
+
+
+@app.command()
+def generate(
+    pipeline: Annotated[str, typer.Option(help="pipeline whose generator to use")],
+    out: Annotated[Path, typer.Option(help="directory to write the Parquet batch into")],
+    rows: Annotated[int, typer.Option(min=1)] = 10_000,
+    seed: Annotated[int, typer.Option()] = 0,
+    drift: Annotated[Drift, typer.Option(case_sensitive=False)] = Drift.none,
+    labels: Annotated[bool, typer.Option("--labels", help="include the label column")] = False,
+    start: Annotated[str | None, typer.Option(help="first timestamp (default: derived from the seed)")] = None,
+) -> None:
+    """Write a realistic synthetic batch (deterministic per seed) as Parquet."""
+    from airloop import storage
+    from airloop.datagen import generate as gen
+
+    spec = _spec(pipeline)
+    if not spec.generator:
+        fail(f"pipeline '{pipeline}' declares no generator")
+    df = gen(spec.generator, rows=rows, seed=seed, drift=drift.value, labels=labels, start=start)
+    name = f"{pipeline}-s{seed}-{drift.value}{'-labelled' if labels else ''}-{rows}.parquet"
+    uri = storage.write_parquet(df, storage.to_uri(out / name))
+    typer.echo(storage.local_path(uri))
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="a Parquet or CSV batch; it is only read")],
+    pipeline: Annotated[str, typer.Option(help="pipeline whose schema to check against")],
+    require_label: Annotated[bool, typer.Option("--require-label", help="the label must be present")] = False,
+) -> None:
+    """Check a batch against a pipeline's schema. Exit 0 valid, 1 invalid (JSON report on stdout), 2 error."""
+    from airloop.validation import read_table, validate_frame
+
+    spec = _spec(pipeline)
+    df = read_table(str(file.resolve()) if file.exists() else str(file))
+    report = validate_frame(df, spec, require_label=require_label).report
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(help="one pipeline (default: all)")] = None,
+    format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+) -> None:
+    """Champion, challenger and every version of each pipeline's model."""
+    from airloop.registry import describe_models
+    from airloop.spec import load_specs
+
+    s = settings()
+    names = [name] if name else [sp.name for sp in load_specs(s.specs_dir)]
+    rows = describe_models(names, tracking_uri=s.tracking_uri)
+    if format == Fmt.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for entry in rows:
+        typer.echo(f"{entry['pipeline']}: champion={entry['champion'] or '-'} challenger={entry['challenger'] or '-'}")
+        if not entry["versions"]:
+            typer.echo("  (no versions yet)")
+            continue
+        typer.echo(
+            f"  {'ver':>4} {'aliases':<20} {'pr_auc':>7} {'roc_auc':>7} {'log_loss':>8} "
+            f"{'data_md5':<12} {'trigger':<10} {'gate':<9} created"
+        )
+        for v in entry["versions"]:
+            m = v["metrics"]
+            typer.echo(
+                f"  {v['version']:>4} {','.join(v['aliases']) or '-':<20} "
+                f"{m.get('pr_auc', float('nan')):>7.4f} {m.get('roc_auc', float('nan')):>7.4f} "
+                f"{m.get('log_loss', float('nan')):>8.4f} {(v['data_md5'] or '-')[:12]:<12} "
+                f"{v['trigger'] or '-':<10} {v['gate'] or '-':<9} {v['created']}"
+            )
+
+
+@app.command()
+def promote(name: str, version: str) -> None:
+    """Make VERSION the champion of NAME by hand (recorded as a manual promotion)."""
+    from airloop.registry import promote as do_promote
+
+    previous = do_promote(name, version, tracking_uri=settings().tracking_uri, actor=_actor())
+    typer.echo(f"{name}: champion v{previous or '-'} → v{version}")
+
+
+@app.command()
+def rollback(name: str) -> None:
+    """Move NAME's champion back to the version that was champion before it."""
+    from airloop.registry import rollback as do_rollback
+
+    old, new = do_rollback(name, tracking_uri=settings().tracking_uri, actor=_actor())
+    typer.echo(f"{name}: champion v{old} → v{new} (rolled back)")
+
+
+def _actor() -> str:
+    return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}"
+
+
+@data_app.command("pull")
+def data_pull(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME@VERSION, e.g. fraud_detection@champion")],
+    out: Annotated[Path, typer.Option(help="directory to restore the training data into")],
+) -> None:
+    """Restore the exact bytes a model version was trained on (by the DVC md5 in its lineage)."""
+    from airloop import registry
+    from airloop.loop import versioner_for
+
+    if "@" not in ref:
+        fail(f"expected NAME@ALIAS or NAME@VERSION, got '{ref}'")
+    name, which = ref.split("@", 1)
+    s = settings()
+    c = registry.client(s.tracking_uri)
+    try:
+        mv = c.get_model_version(name, which) if which.isdigit() else c.get_model_version_by_alias(name, which)
+    except Exception:
+        fail(f"model '{name}' has no version or alias '{which}'")
+    md5 = (mv.tags or {}).get("data_md5")
+    if not md5:
+        fail(f"{name} v{mv.version} has no data_md5 lineage tag")
+    path = versioner_for(s).restore(md5, out / f"{name}-v{mv.version}-{md5}.parquet")
+    typer.echo(path)
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start Airflow standalone and an MLflow server in the background (state under .run/)."""
+    from airloop.devstack import LocalStack
+
+    info = LocalStack(project_root()).up(progress=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(info, indent=2))
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop what `stack up` (or `make demo`) started."""
+    from airloop.devstack import LocalStack
+
+    for line in LocalStack(project_root()).down():
+        typer.echo(line)
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(min=2000, help="rows per generated batch")] = 40_000,
+    timeout: Annotated[int, typer.Option(help="seconds to wait for each stage")] = 600,
+) -> None:
+    """Run the loop on the embedded stack: two labelled batches, a gate decision, a scored batch; then a summary."""
+    from airloop.demo import run_demo
+
+    ok = run_demo(project_root(), rows=rows, timeout=timeout)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        rc = app(standalone_mode=False)
+    except AirloopError as exc:
+        typer.echo(f"airloop: {exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

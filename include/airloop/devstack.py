@@ -1,0 +1,390 @@
+"""The embedded local stack: Airflow standalone (SQLite) + an MLflow server (SQLite, local artifacts) + a local
+DVC remote, started as background processes with all state under one run folder.
+
+Used by `make demo` and by the end-to-end tests (which give it a private temporary folder and free ports).
+It launches Airflow as a subprocess and talks to it over its REST API; it never imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from airloop.errors import AirloopError
+
+Progress = Callable[[str], None]
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_env(run_dir: Path) -> dict[str, str]:
+    """Client-side settings of a running local stack (what the CLI needs to reach it); empty if none."""
+    path = Path(run_dir) / "stack.env"
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return 0, b""
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float,
+    *,
+    proc_alive: Callable[[], bool] | None = None,
+    log_file: Path | None = None,
+    interval: float = 0.5,
+) -> None:
+    """Poll `check` until it is true; fail early (with the log tail) if the process behind it died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc_alive is not None and not proc_alive():
+            raise AirloopError(f"{what} exited during start-up{_tail(log_file)}")
+        time.sleep(interval)
+    raise AirloopError(f"{what} not ready after {timeout:.0f}s{_tail(log_file)}")
+
+
+def _tail(log_file: Path | None, lines: int = 25) -> str:
+    if not log_file or not log_file.exists():
+        return ""
+    text = log_file.read_text(errors="replace").splitlines()[-lines:]
+    return f"; last lines of {log_file}:\n" + "\n".join(text)
+
+
+class LocalStack:
+    """Start/stop the embedded stack. State (ports, pids) lives in `<run_dir>/stack.json`.
+
+    Args:
+        root: the project checkout (dags/, plugins/, include/pipelines/).
+        run_dir: where everything the stack writes goes (default `<root>/.run`).
+        admin_all: turn Airflow's login off (throwaway test homes only).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        run_dir: Path | None = None,
+        *,
+        admin_all: bool = False,
+        preferred_ports: tuple[int, int] = (8080, 5000),
+    ):
+        self.root = Path(root).resolve()
+        self.run = Path(run_dir or self.root / ".run").resolve()
+        self.logs = self.run / "logs"
+        self.state_file = self.run / "stack.json"
+        self.admin_all = admin_all
+        self.preferred_ports = preferred_ports
+
+    # --- state -------------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return {}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2))
+        env = self.client_env(state)
+        (self.run / "stack.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+
+    def _ports(self) -> dict[str, int]:
+        state = self.state()
+        if "ports" in state:
+            return state["ports"]
+        api = free_port(self.preferred_ports[0])
+        mlflow = free_port(self.preferred_ports[1])
+        while mlflow == api:
+            mlflow = free_port()
+        ports = {"airflow": api, "mlflow": mlflow, "worker_logs": free_port(), "trigger_logs": free_port()}
+        while len(set(ports.values())) < len(ports):
+            ports["trigger_logs"] = free_port()
+        return ports
+
+    # --- environment -------------------------------------------------------------------------------------
+    def client_env(self, state: dict[str, Any] | None = None) -> dict[str, str]:
+        """What any process (task, CLI, test) needs to use this stack's data, models and dataset versions."""
+        ports = (state or self.state()).get("ports") or self._ports()
+        return {
+            "AIRLOOP_DATA_ROOT": (self.run / "data").as_uri(),
+            "AIRLOOP_DVC_WORKSPACE": str(self.run / "dvc"),
+            "AIRLOOP_DVC_REMOTE": str(self.run / "dvc-remote"),
+            "AIRLOOP_SPECS_DIR": str(self.root / "include" / "pipelines"),
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
+            "AIRLOOP_AIRFLOW_URL": f"http://127.0.0.1:{ports['airflow']}",
+        }
+
+    def airflow_env(self, ports: dict[str, int]) -> dict[str, str]:
+        home = self.run / "airflow"
+        api = f"http://127.0.0.1:{ports['airflow']}"
+        bin_dir = str(Path(sys.executable).parent)
+        env = {
+            **os.environ,
+            **self.client_env({"ports": ports}),
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.root / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.root / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True" if self.admin_all else "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(ports["airflow"]),
+            "AIRFLOW__API__BASE_URL": api,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["worker_logs"]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["trigger_logs"]),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+            "PYTHONWARNINGS": "ignore::DeprecationWarning",
+            "GIT_DIR": str(self.root / ".git"),
+        }
+        env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
+        return env
+
+    # --- processes ---------------------------------------------------------------------------------------
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> int:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(self.run),
+        )
+        log.close()
+        return proc.pid
+
+    def running(self) -> dict[str, bool]:
+        pids = self.state().get("pids", {})
+        return {name: _pid_alive(pid) for name, pid in pids.items()}
+
+    def up(self, progress: Progress = lambda m: None, timeout: float = 240) -> dict[str, Any]:
+        """Start whatever is not running yet and wait until both services answer. Idempotent."""
+        state = self.state()
+        ports = self._ports()
+        pids = dict(state.get("pids", {}))
+        alive = {name: _pid_alive(pid) for name, pid in pids.items()}
+        state.update({"ports": ports, "pids": pids, "root": str(self.root)})
+        self._save(state)
+        for d in ("data", "dvc", "dvc-remote", "mlflow/artifacts", "airflow"):
+            (self.run / d).mkdir(parents=True, exist_ok=True)
+        bin_dir = Path(sys.executable).parent
+        if not alive.get("mlflow"):
+            progress(f"starting MLflow server on :{ports['mlflow']}")
+            env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore"}
+            pids["mlflow"] = self._spawn(
+                "mlflow",
+                [
+                    str(bin_dir / "mlflow"),
+                    "server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports["mlflow"]),
+                    "--workers",
+                    "1",
+                    "--backend-store-uri",
+                    f"sqlite:///{self.run / 'mlflow' / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    (self.run / "mlflow" / "artifacts").as_uri(),
+                ],
+                env,
+            )
+        if not alive.get("airflow"):
+            progress(f"starting Airflow standalone on :{ports['airflow']}")
+            pids["airflow"] = self._spawn("airflow", [str(bin_dir / "airflow"), "standalone"], self.airflow_env(ports))
+        self._save(state)
+        mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
+        api_url = f"http://127.0.0.1:{ports['airflow']}"
+        wait_for(
+            "MLflow server",
+            lambda: http_get(f"{mlflow_url}/health")[0] == 200,
+            timeout,
+            proc_alive=lambda: _pid_alive(pids["mlflow"]),
+            log_file=self.logs / "mlflow.log",
+        )
+        progress(f"MLflow ready at {mlflow_url}")
+        wait_for(
+            "Airflow",
+            lambda: self._airflow_healthy(api_url),
+            timeout,
+            proc_alive=lambda: _pid_alive(pids["airflow"]),
+            log_file=self.logs / "airflow.log",
+        )
+        progress(f"Airflow ready at {api_url}")
+        return self.info()
+
+    @staticmethod
+    def _airflow_healthy(api_url: str) -> bool:
+        code, body = http_get(f"{api_url}/api/v2/monitor/health")
+        if code != 200:
+            return False
+        health = json.loads(body)
+        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+    def info(self) -> dict[str, Any]:
+        state = self.state()
+        ports = state.get("ports", {})
+        return {
+            "airflow_url": f"http://127.0.0.1:{ports.get('airflow')}",
+            "mlflow_url": f"http://127.0.0.1:{ports.get('mlflow')}",
+            "username": "admin",
+            "password": self.admin_password(),
+            "run_dir": str(self.run),
+            "logs": str(self.logs),
+        }
+
+    def admin_password(self) -> str | None:
+        path = self.run / "airflow" / "simple_auth_manager_passwords.json.generated"
+        try:
+            return json.loads(path.read_text()).get("admin")
+        except (OSError, ValueError):
+            return None
+
+    def down(self, timeout: float = 30) -> list[str]:
+        """Stop the stack's process groups: SIGTERM, then SIGKILL for whatever is still there."""
+        state = self.state()
+        pids: dict[str, int] = state.get("pids", {})
+        out = []
+        for name, pid in pids.items():
+            if not _pid_alive(pid):
+                out.append(f"{name}: not running")
+                continue
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + timeout
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            try:
+                os.killpg(pid, signal.SIGKILL)  # stragglers in the group (task runners, gunicorn workers)
+            except ProcessLookupError:
+                pass
+            out.append(f"{name}: stopped (pid {pid})")
+        state["pids"] = {}
+        if state:
+            self._save(state)
+        (self.run / "stack.env").unlink(missing_ok=True)
+        return out
+
+
+class AirflowAPI:
+    """A small client for Airflow's REST API v2 (JWT from `/auth/token`)."""
+
+    def __init__(self, base_url: str, username: str = "admin", password: str | None = None):
+        self.base = base_url.rstrip("/")
+        self.username, self.password = username, password
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            body = json.dumps({"username": self.username, "password": self.password or ""}).encode()
+            req = urllib.request.Request(
+                f"{self.base}/auth/token",
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                self._token = json.loads(resp.read())["access_token"]
+        return self._token
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        query = f"?{urllib.parse.urlencode(params, doseq=True)}" if params else ""
+        code, body = http_get(
+            f"{self.base}/api/v2{path}{query}",
+            timeout=15,
+            headers={"Authorization": f"Bearer {self.token()}"},
+        )
+        if code == 401:
+            self._token = None
+            code, body = http_get(
+                f"{self.base}/api/v2{path}{query}",
+                timeout=15,
+                headers={"Authorization": f"Bearer {self.token()}"},
+            )
+        if code != 200:
+            raise AirloopError(f"Airflow API GET {path} → HTTP {code}: {body[:200]!r}")
+        return json.loads(body)
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/dags/{dag_id}/dagRuns", order_by="-run_after", limit=100).get("dag_runs", [])
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        rid = urllib.parse.quote(run_id, safe="")
+        return self.get(f"/dags/{dag_id}/dagRuns/{rid}/taskInstances").get("task_instances", [])
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
+        rid = urllib.parse.quote(run_id, safe="")
+        data = self.get(
+            f"/dags/{dag_id}/dagRuns/{rid}/taskInstances/{task_id}/logs/{try_number}",
+            map_index=map_index,
+            full_content="true",
+        )
+        content = data.get("content", "")
+        if isinstance(content, list):
+            return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
+        return str(content)

@@ -1,0 +1,232 @@
+"""DAG factory: three DAGs per pipeline spec, wired by assets.
+
+    landing zone ──(AssetWatcher)──▶ <name>__features ──(features asset)──▶ <name>__train ──(champion asset)──┐
+                                                      └─────────────────────▶ <name>__score ◀─────────────────┘
+
+Task bodies are one call into `airloop.loop`; heavy libraries (pandas, xgboost, mlflow, dvc) are imported
+there, at run time, never while the DAG file is parsed. Only URIs, md5s and versions travel through XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+from airflow.sdk import Asset, AssetWatcher, Metadata, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airloop_airflow.triggers import LandingZoneTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+    from airloop.settings import Settings
+    from airloop.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True}
+
+
+def settings() -> Settings:
+    """Deployment settings from this process's environment (the one place DAG code reads it)."""
+    from airloop.settings import Settings
+
+    return Settings.from_mapping(os.environ, base=PROJECT_ROOT)
+
+
+def _spec(name: str) -> PipelineSpec:
+    from airloop.spec import find_spec
+
+    return find_spec(name, settings().specs_dir)
+
+
+def features_asset(name: str) -> Asset:
+    return Asset(name=f"airloop.{name}.features", uri=f"airloop://{name}/features", group="airloop")
+
+
+def champion_asset(name: str) -> Asset:
+    return Asset(name=f"airloop.{name}.champion", uri=f"airloop://{name}/champion", group="airloop")
+
+
+def landing_asset(spec: PipelineSpec, where: Settings) -> Asset:
+    uri = where.location(spec.storage.landing)
+    watcher = AssetWatcher(
+        name=f"{spec.name}_landing_watcher",
+        trigger=LandingZoneTrigger(uri=uri, pattern=spec.storage.pattern, poll_interval=3.0),
+    )
+    return Asset(name=f"airloop.{spec.name}.landing", uri=uri, group="airloop", watchers=[watcher])
+
+
+def trigger_reason(context: dict[str, Any], name: str) -> str:
+    """Why this run exists, recorded on the model: new_data, drift, schedule or manual."""
+    events = context.get("triggering_asset_events") or {}
+    names = {getattr(asset, "name", "") for asset in events.keys()}
+    if f"airloop.{name}.drift" in names:
+        return "drift"
+    if f"airloop.{name}.features" in names:
+        return "new_data"
+    run_type = str(getattr(context.get("dag_run"), "run_type", "") or "")
+    return "schedule" if "scheduled" in run_type else "manual"
+
+
+def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
+    where = settings()
+    name = spec.name
+    features, champion = features_asset(name), champion_asset(name)
+    tags = ["airloop", f"pipeline:{name}", *spec.tags]
+    common = {
+        "start_date": START,
+        "catchup": False,
+        "default_args": {**DEFAULT_ARGS, "owner": spec.owner},
+        "tags": tags,
+    }
+
+    @dag(
+        dag_id=f"{name}__features",
+        schedule=[landing_asset(spec, where)],
+        max_active_runs=1,
+        doc_md=f"New raw batches of **{name}** → validation → quarantine → features → DVC. {spec.description}",
+        **common,
+    )
+    def features_dag():
+        @task
+        def discover() -> list[str]:
+            """Raw files in the landing zone not processed yet (the watcher event only wakes us up)."""
+            from airloop import loop
+
+            found = loop.discover(_spec(name), settings())
+            log.info("%d new batch file(s): %s", len(found), found)
+            return found
+
+        @task(max_active_tis_per_dagrun=2)
+        def process(raw_uri: str) -> dict[str, Any]:
+            """Validate, quarantine, build features, write curated Parquet and version it with DVC."""
+            from airloop import loop
+
+            record = loop.process(_spec(name), settings(), raw_uri)
+            log.info("%s → %s (%s)", raw_uri, record["status"], record.get("reason") or record.get("md5"))
+            return record
+
+        @task(outlets=[features])
+        def publish(records: list[dict[str, Any]]):
+            """Announce the new curated batches (one asset event), or nothing if none made it."""
+            records = list(records)
+            curated = [r for r in records if r["status"] == "curated"]
+            for r in records:
+                if r["status"] == "rejected":
+                    log.warning(
+                        "batch %s REJECTED: %s; quarantined at %s",
+                        r["batch_id"],
+                        r["reason"],
+                        r["quarantine_uri"],
+                    )
+            if not curated:
+                raise AirflowSkipException(f"no curated batch among {len(records)} file(s): nothing to announce")
+            yield Metadata(
+                features,
+                {
+                    "batches": [r["batch_id"] for r in curated],
+                    "md5": [r["md5"] for r in curated],
+                    "labelled": any(r["has_labels"] for r in curated),
+                },
+            )
+            return [r["batch_id"] for r in curated]
+
+        publish(process.expand(raw_uri=discover()))
+
+    schedule: Any = features
+    if spec.schedules.retrain:
+        from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+        schedule = AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(spec.schedules.retrain, timezone="UTC"), assets=features
+        )
+
+    @dag(
+        dag_id=f"{name}__train",
+        schedule=schedule,
+        max_active_runs=1,
+        doc_md=f"Train **{name}** on the newest labelled batches, register, gate against the champion.",
+        **common,
+    )
+    def train_dag():
+        @task
+        def train() -> dict[str, Any]:
+            """Version the training set, fit XGBoost, log the MLflow run, register a model version."""
+            from airloop import loop
+            from airloop.registry import git_sha
+
+            context = get_current_context()
+            reason = trigger_reason(context, name)
+            dag_run = context["dag_run"]
+            result = loop.train(
+                _spec(name),
+                settings(),
+                trigger=reason,
+                git_sha=os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
+                extra_tags={"airflow_dag_id": dag_run.dag_id, "airflow_run_id": dag_run.run_id},
+            )
+            log.info(
+                "registered %s v%s on %s (device %s): %s",
+                name,
+                result["version"],
+                result["data_md5"],
+                result["device"],
+                result["metrics"],
+            )
+            return result
+
+        @task
+        def gate(result: dict[str, Any]) -> dict[str, Any]:
+            """Challenger vs champion on the challenger's holdout; moves the `champion` alias only on a win."""
+            from airloop import loop
+
+            decision = loop.gate(_spec(name), settings(), version=result["version"], data_md5=result["data_md5"])
+            log.info("gate: v%s %s — %s", decision["version"], decision["decision"], decision["reason"])
+            return decision
+
+        @task(outlets=[champion])
+        def announce(decision: dict[str, Any]):
+            """Emit the champion asset (which re-runs scoring) only when the champion changed."""
+            if decision["decision"] != "promoted":
+                raise AirflowSkipException(f"v{decision['version']} not promoted: {decision['reason']}")
+            yield Metadata(champion, {"version": decision["version"], "reason": decision["reason"]})
+
+        announce(gate(train()))
+
+    @dag(
+        dag_id=f"{name}__score",
+        schedule=(features | champion),
+        max_active_runs=1,
+        doc_md=f"Score new curated batches of **{name}** with `models:/{name}@champion`.",
+        **common,
+    )
+    def score_dag():
+        @task
+        def score() -> list[dict[str, Any]]:
+            """Predictions for every curated batch not scored yet, each row tagged with the model version."""
+            from airloop import loop
+
+            scored = loop.score(_spec(name), settings())
+            log.info("scored %d batch(es): %s", len(scored), [s["uri"] for s in scored])
+            return scored
+
+        score()
+
+    return {d.dag_id: d for d in (features_dag(), train_dag(), score_dag())}
+
+
+def build_all(specs_dir: str | None = None) -> dict[str, DAG]:
+    """DAGs for every spec in the specs directory. A broken spec fails loudly (an import error in the UI)."""
+    from airloop.spec import load_specs
+
+    out: dict[str, DAG] = {}
+    for spec in load_specs(specs_dir or settings().specs_dir):
+        out.update(build_dags(spec))
+    return out
