@@ -386,5 +386,15 @@ class AirflowAPI:
         )
         content = data.get("content", "")
         if isinstance(content, list):
-            return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
+            return "\n".join(_log_line(c) for c in content)
         return str(content)
+
+
+def _log_line(item: Any) -> str:
+    """One structured log record as text, with the exception (type: value) when the record carries one."""
+    if not isinstance(item, dict):
+        return str(item)
+    text = str(item.get("event", ""))
+    for err in item.get("error_detail") or []:
+        text += f"\n    {err.get('exc_type')}: {err.get('exc_value')}"
+    return text

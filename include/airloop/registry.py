@@ -146,7 +146,9 @@ def _register(name: str, model_uri: str, run_id: str, tracking_uri: str) -> str:
         c.create_registered_model(name, description=f"airloop pipeline {name}")
     for mv in c.search_model_versions(f"name='{name}' and run_id='{run_id}'"):
         return str(mv.version)
-    mv = c.create_model_version(name, model_uri, run_id=run_id)
+    import mlflow
+
+    mv = mlflow.register_model(model_uri, name)  # knows MLflow 3's logged-model ids (models:/m-…)
     return str(mv.version)
 
 
