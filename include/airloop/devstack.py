@@ -66,6 +66,21 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _session_members(sid: int) -> list[int]:
+    """Live processes in session `sid` (we start each service as a session leader)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields after ')': state, ppid, pgrp, session
+            out.append(int(entry.name))
+    return out
+
+
 def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     req = urllib.request.Request(url, headers=headers or {})
     try:
@@ -319,10 +334,12 @@ class LocalStack:
             deadline = time.monotonic() + timeout
             while _pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            try:
-                os.killpg(pid, signal.SIGKILL)  # stragglers in the group (task runners, gunicorn workers)
-            except ProcessLookupError:
-                pass
+            for straggler in [pid, *_session_members(pid)]:
+                # Task runners put themselves in their own process group but stay in our session.
+                try:
+                    os.killpg(straggler, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             out.append(f"{name}: stopped (pid {pid})")
         state["pids"] = {}
         if state:

@@ -7,6 +7,7 @@ holds copies. A batch is identified by its content hash, so a re-delivered file 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -59,6 +60,11 @@ def _record_uri(settings: Settings, pipeline: str, sha: str) -> str:
     return storage.join_uri(settings.area("state", pipeline), "batches", f"{sha}.json")
 
 
+def _duplicate_uri(settings: Settings, pipeline: str, raw_uri: str) -> str:
+    key = hashlib.sha256(raw_uri.encode()).hexdigest()
+    return storage.join_uri(settings.area("state", pipeline), "duplicates", f"{key}.json")
+
+
 def load_records(settings: Settings, pipeline: str) -> list[BatchRecord]:
     """Every processed batch of a pipeline, oldest data first."""
     recs = []
@@ -71,6 +77,8 @@ def pending_batches(spec: PipelineSpec, settings: Settings) -> list[str]:
     """Raw files in the landing zone whose content has not been processed yet (cheap: names and sizes first)."""
     landing = settings.location(spec.storage.landing)
     seen = {r.raw_uri for r in load_records(settings, spec.name)}
+    for f in storage.list_files(storage.join_uri(settings.area("state", spec.name), "duplicates"), "*.json"):
+        seen.add(json.loads(storage.read_bytes(f.uri))["raw_uri"])
     return [f.uri for f in storage.list_files(landing, spec.storage.pattern) if f.uri not in seen]
 
 
@@ -84,7 +92,10 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     if storage.exists(rec_uri):
         prior = BatchRecord(**json.loads(storage.read_bytes(rec_uri)))
         log.info("batch %s has the same content as %s (%s): skipped", raw_uri, prior.raw_uri, prior.batch_id)
-        return BatchRecord(prior.batch_id, sha, raw_uri, "duplicate", reason=f"same content as {prior.raw_uri}")
+        dup = BatchRecord(prior.batch_id, sha, raw_uri, "duplicate", reason=f"same content as {prior.raw_uri}")
+        dup.processed_at = time.time()
+        storage.write_bytes(_duplicate_uri(settings, spec.name, raw_uri), json.dumps(dup.to_dict()).encode())
+        return dup
 
     batch_id = batch_id_for(raw_uri, sha)
     quarantine = storage.join_uri(settings.area("quarantine", spec.name), batch_id)

@@ -1,0 +1,56 @@
+# airloop — the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+STAMP := $(VENV)/.airloop-installed
+PYTEST_ARGS ?=
+
+.PHONY: venv lock demo down stack-up-local test test-unit test-dags test-e2e lint format bench clean
+
+venv: $(STAMP) ## create/update .venv from the pinned requirements (seconds when up to date)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
+	@test -x $(PY) || $(UV) venv -q --python $(PYTHON) $(VENV)
+	$(UV) pip install -q --python $(PY) -r requirements.txt
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@touch $@
+
+lock: ## re-resolve requirements.txt from requirements.in
+	$(UV) pip compile -q requirements.in -o requirements.txt --python-version 3.11
+
+demo: venv ## run the loop on the embedded stack (Airflow standalone + MLflow + local DVC remote)
+	$(VENV)/bin/airloop demo
+
+down: ## stop what `make demo` started
+	@if [ -x $(VENV)/bin/airloop ]; then $(VENV)/bin/airloop stack down; else echo "nothing to stop"; fi
+
+test: venv lint ## everything: unit, DAG integrity, end-to-end on a real scheduler
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): the suite must not be empty" >&2; fi; \
+	  exit $$rc
+
+test-unit: venv
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-dags: venv
+	$(PY) -m pytest -m dags $(PYTEST_ARGS)
+
+test-e2e: venv
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: venv ## measure the benchmark ratios and refresh docs/benchmarks.md
+	$(PY) bench/run_all.py
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,180 @@
+"""The loop on a real Airflow scheduler (standalone, SQLite) with a real MLflow server and a local DVC remote.
+
+One module-scoped run drives the loop the way a user does — by dropping files in the landing zone — and the
+tests below assert what it must have produced. The stack lives in a private temporary folder on free ports
+and is stopped afterwards, whatever happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from airloop import storage
+from airloop.datagen import generate
+from airloop.demo import RunWatcher
+from airloop.devstack import AirflowAPI, LocalStack
+from airloop.ingest import batch_id_for
+from airloop.registry import client, describe_models
+from airloop.scoring import predictions_uri
+from airloop.settings import Settings
+from airloop.spec import find_spec
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "fraud_detection"
+ROWS = 12_000
+STAGE_TIMEOUT = 300
+
+
+def _wait(poll, timeout=STAGE_TIMEOUT, interval=1.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = poll()
+        if result is not None:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"not done after {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("stack")
+    stack = LocalStack(ROOT, run_dir, preferred_ports=(0, 0))
+    try:
+        info = stack.up(timeout=300)
+        settings = Settings.from_mapping(stack.client_env(), base=ROOT)
+        spec = find_spec(NAME, settings.specs_dir)
+        api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
+        runs = RunWatcher(api)
+        dag = {k: f"{NAME}__{k}" for k in ("features", "train", "score")}
+        _wait(lambda: all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None)
+        landing = settings.location(spec.storage.landing)
+        facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag, "runs": runs}
+
+        def land(df, name):
+            return storage.write_parquet(df, storage.join_uri(landing, name))
+
+        # Round 1: a clean labelled batch and a broken one (a required column missing) land together.
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        good = land(generate("fraud", rows=ROWS, seed=11, labels=True), "round1-good.parquet")
+        broken_df = generate("fraud", rows=500, seed=12, labels=True).drop(columns=["amount"])
+        bad = land(broken_df, "round1-missing-amount.parquet")
+        facts["bad_uri"], facts["bad_sha_before"] = bad, storage.sha256(bad)
+        facts["features_run_1"] = _wait(runs.finished_after(dag["features"], before["features"]))
+        facts["train_run_1"] = _wait(runs.finished_after(dag["train"], before["train"]))
+        facts["after_round_1"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+
+        # Round 2: a second labelled batch → retrain → gate against the champion on the same holdout.
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        land(generate("fraud", rows=ROWS, seed=13, labels=True), "round2.parquet")
+        facts["train_run_2"] = _wait(runs.finished_after(dag["train"], before["train"]))
+        facts["after_round_2"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+
+        # Round 3: the same content as round 1 re-delivered under a new name, and a batch to score.
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        storage.copy(good, storage.join_uri(landing, "round3-redelivered-bytes.parquet"))
+        to_score = land(generate("fraud", rows=3000, seed=14, labels=False), "round3-score.parquet")
+        pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
+        _wait(lambda: pred if storage.exists(pred) else None)
+        facts["predictions"] = pd.read_parquet(storage.local_path(pred))
+        facts["features_run_3"] = _wait(runs.finished_after(dag["features"], before["features"]))
+        facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        yield facts
+    finally:
+        stack.down()
+
+
+def test_first_version_becomes_champion(loop):
+    first = loop["after_round_1"]
+    assert first["champion"] == "1"
+    assert first["versions"][0]["gate"] == "promoted"
+    assert first["versions"][0]["trigger"] == "new_data"
+
+
+def test_lineage_tags_on_version_and_run(loop):
+    c = client(loop["settings"].tracking_uri)
+    mv = c.get_model_version(NAME, "1")
+    tags = mv.tags
+    for key in ("data_md5", "git_sha", "spec_hash", "training_batches", "trigger", "device"):
+        assert tags.get(key), f"missing lineage tag {key}"
+    assert tags["spec_hash"] == loop["spec"].spec_hash
+    assert tags["device"] in ("cpu", "cuda")
+    assert len(tags["git_sha"]) == 40 or tags["git_sha"] == "unknown"
+    run = c.get_run(mv.run_id)
+    assert run.data.tags["data_md5"] == tags["data_md5"]
+    assert {"pr_auc", "roc_auc", "log_loss"} <= set(run.data.metrics)
+    artifacts = {a.path for a in c.list_artifacts(mv.run_id)}
+    assert "feature_importance.png" in artifacts
+
+
+def test_second_version_is_gated_on_the_same_holdout(loop):
+    second = loop["after_round_2"]
+    v2 = next(v for v in second["versions"] if v["version"] == "2")
+    assert v2["gate"] in ("promoted", "rejected")
+    c = client(loop["settings"].tracking_uri)
+    tags = c.get_model_version(NAME, "2").tags
+    assert tags["gate.champion_version"] == "1"
+    assert float(tags["gate.challenger_score"]) >= 0 and float(tags["gate.champion_score"]) >= 0
+    expected = "2" if v2["gate"] == "promoted" else "1"
+    assert second["champion"] == expected
+    if v2["gate"] == "rejected":
+        assert second["challenger"] == "2"
+    # Exactly one version carries the champion alias.
+    assert sum("champion" in v["aliases"] for v in second["versions"]) == 1
+
+
+def test_broken_batch_is_quarantined_and_raw_kept(loop):
+    settings = loop["settings"]
+    bad = loop["bad_uri"]
+    assert storage.sha256(bad) == loop["bad_sha_before"], "raw batch must never change"
+    quarantine = storage.local_path(settings.area("quarantine", NAME))
+    reports = list(quarantine.glob("round1-missing-amount-*/report.json"))
+    assert len(reports) == 1
+    report = json.loads(reports[0].read_text())
+    assert report["valid"] is False and "amount" in report["batch_error"]
+    assert (reports[0].parent / "round1-missing-amount.parquet").exists(), "a copy of the raw batch is kept"
+    # It never reached training: no version lists it.
+    for v in loop["final"]["versions"]:
+        tags = client(settings.tracking_uri).get_model_version(NAME, v["version"]).tags
+        assert "missing-amount" not in tags["training_batches"]
+
+
+def test_redelivered_batch_is_processed_once(loop):
+    api, dag = loop["api"], loop["dag"]
+    run = loop["features_run_3"]
+    states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["features"], run["dag_run_id"])}
+    # The score batch may arrive in the same run; the re-deliveries must not be curated a second time.
+    records = [
+        json.loads(p.read_text())
+        for p in storage.local_path(loop["settings"].area("state", NAME)).glob("batches/*.json")
+    ]
+    good = [r for r in records if r["raw_uri"].endswith("round1-good.parquet")]
+    assert len(good) == 1 and good[0]["status"] == "curated"
+    assert not any("redelivered" in r["raw_uri"] for r in records), "duplicates must not get their own record"
+    assert states.get("publish") in ("success", "skipped")
+
+
+def test_scoring_uses_the_champion(loop):
+    preds = loop["predictions"]
+    assert len(preds) == 3000
+    assert set(preds["model_version"]) <= {v["version"] for v in loop["final"]["versions"]}
+    assert preds["score"].between(0, 1).all()
+    assert {"transaction_id", "event_time", "score", "model_version", "model_name"} <= set(preds.columns)
+
+
+def test_champion_training_bytes_restore_by_md5(loop, tmp_path):
+    from airloop.loop import versioner_for
+
+    settings = loop["settings"]
+    champ = loop["final"]["champion"]
+    md5 = client(settings.tracking_uri).get_model_version(NAME, champ).tags["data_md5"]
+    path = versioner_for(settings).restore(md5, tmp_path / "train.parquet")
+    assert hashlib.md5(path.read_bytes()).hexdigest() == md5
