@@ -9,10 +9,11 @@ model's training set. DVC refuses concurrent operations in one workspace, so eve
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ class DataVersioner:
         with open(self.workspace / ".airloop.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (self.workspace / ".dvc").exists():
-                Repo.init(str(self.workspace), no_scm=True)
+                with redirect_stdout(io.StringIO()):  # DVC announces itself on stdout; keep CLI output clean
+                    Repo.init(str(self.workspace), no_scm=True)
             repo = Repo(str(self.workspace))
             try:
                 self._configure(repo)
