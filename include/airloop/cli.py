@@ -146,7 +146,10 @@ def promote(name: str, version: str) -> None:
     from airloop.registry import promote as do_promote
 
     previous = do_promote(name, version, tracking_uri=settings().tracking_uri, actor=_actor())
-    typer.echo(f"{name}: champion v{previous or '-'} → v{version}")
+    if previous == version:
+        typer.echo(f"{name}: v{version} is already champion")
+    else:
+        typer.echo(f"{name}: champion v{previous or '-'} → v{version}")
 
 
 @app.command()

@@ -42,13 +42,24 @@ def train(
     git_sha: str = "unknown",
     extra_tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Assemble + version the training set, fit, log and register one model version."""
+    """Assemble + version the training set, fit, log and register one model version.
+
+    New data that brings no new labelled batch (e.g. a batch sent only for scoring) trains nothing: the result
+    is `{"skipped": reason}` when the training window is the one the champion was trained on.
+    """
+    import pandas as pd
+
     from airloop import registry, training
     from airloop.features import feature_columns
 
     versioner = versioner_for(settings)
-    data = training.assemble_training_set(spec, ingest.load_records(settings, spec.name), versioner)
-    import pandas as pd
+    records = ingest.load_records(settings, spec.name)
+    if trigger == "new_data":
+        window = ",".join(r.batch_id for r in training.training_window(spec, records))
+        champion = registry.version_tags(spec.name, registry.CHAMPION, tracking_uri=settings.tracking_uri)
+        if window and champion.get("training_batches") == window:
+            return {"skipped": f"no new labelled batch since champion v{champion['version']}: nothing to learn"}
+    data = training.assemble_training_set(spec, records, versioner)
 
     split = training.time_split(pd.read_parquet(data.path), spec)
     fit = training.fit(split, spec, feature_columns(spec))

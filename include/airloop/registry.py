@@ -156,6 +156,15 @@ def champion_version(name: str, tracking_uri: str) -> str | None:
     return _alias(client(tracking_uri), name, CHAMPION)
 
 
+def version_tags(name: str, alias: str, *, tracking_uri: str) -> dict[str, str]:
+    """Tags of the version holding `alias` (plus its number under `version`); empty when there is none."""
+    try:
+        mv = client(tracking_uri).get_model_version_by_alias(name, alias)
+    except Exception:
+        return {}
+    return {**(mv.tags or {}), "version": str(mv.version)}
+
+
 def _alias(c: MlflowClient, name: str, alias: str) -> str | None:
     try:
         return str(c.get_model_version_by_alias(name, alias).version)
@@ -311,6 +320,8 @@ def promote(name: str, version: str, *, tracking_uri: str, actor: str = "cli") -
     c = client(tracking_uri)
     _require_version(c, name, version)
     previous = _alias(c, name, CHAMPION)
+    if previous == str(version):
+        return previous
     _move_champion(c, name, str(version), reason="manual promote", actor=actor)
     c.set_model_version_tag(name, str(version), "trigger_promotion", "manual")
     return previous
@@ -328,8 +339,10 @@ def rollback(name: str, *, tracking_uri: str, actor: str = "cli") -> tuple[str, 
         raise RegistryError(f"model '{name}' has no champion to roll back from")
     previous = None
     for entry in reversed(_history(c, name)):
-        if entry.get("version") == current and entry.get("previous") and entry["previous"] != current:
-            previous = entry["previous"]
+        # The promotion that made `current` champion (a rollback onto it does not count: rolling back twice
+        # goes further back instead of flipping between two versions).
+        if entry.get("version") == current and not str(entry.get("reason", "")).startswith("rollback"):
+            previous = entry.get("previous")
             break
     if previous is None:
         raise RegistryError(f"model '{name}': champion v{current} has no earlier champion to roll back to")

@@ -80,12 +80,17 @@ class FitResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def training_window(spec: PipelineSpec, records: list[BatchRecord]) -> list[BatchRecord]:
+    """The newest labelled curated batches, at most `training.window_batches` of them, oldest first."""
+    labelled = [r for r in records if r.status == "curated" and r.has_labels and r.md5]
+    return labelled[-spec.training.window_batches :]
+
+
 def assemble_training_set(spec: PipelineSpec, records: list[BatchRecord], versioner: DataVersioner) -> TrainingSet:
     """Concatenate the newest labelled batches (the spec's window) and version the result with DVC."""
     import pandas as pd
 
-    labelled = [r for r in records if r.status == "curated" and r.has_labels and r.md5]
-    window = labelled[-spec.training.window_batches :]
+    window = training_window(spec, records)
     if not window:
         raise AirloopError(f"{spec.name}: no labelled curated batch to train on yet")
     frames = []

@@ -172,6 +172,8 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
                 git_sha=os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
                 extra_tags={"airflow_dag_id": dag_run.dag_id, "airflow_run_id": dag_run.run_id},
             )
+            if "skipped" in result:
+                raise AirflowSkipException(result["skipped"])
             log.info(
                 "registered %s v%s on %s (device %s): %s",
                 name,

@@ -86,6 +86,7 @@ def loop(tmp_path_factory):
         _wait(lambda: pred if storage.exists(pred) else None)
         facts["predictions"] = pd.read_parquet(storage.local_path(pred))
         facts["features_run_3"] = _wait(runs.finished_after(dag["features"], before["features"]))
+        facts["train_run_3"] = _wait(runs.finished_after(dag["train"], before["train"]))
         facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
         yield facts
     finally:
@@ -160,6 +161,14 @@ def test_redelivered_batch_is_processed_once(loop):
     assert len(good) == 1 and good[0]["status"] == "curated"
     assert not any("redelivered" in r["raw_uri"] for r in records), "duplicates must not get their own record"
     assert states.get("publish") in ("success", "skipped")
+
+
+def test_unlabelled_batch_trains_nothing(loop):
+    """A batch sent only for scoring wakes the train DAG, which skips: no version without new labelled data."""
+    api, dag = loop["api"], loop["dag"]
+    states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["train"], loop["train_run_3"]["dag_run_id"])}
+    assert states["train"] == "skipped"
+    assert len(loop["final"]["versions"]) == len(loop["after_round_2"]["versions"])
 
 
 def test_scoring_uses_the_champion(loop):
