@@ -114,7 +114,7 @@ def run_demo(root: Path, *, rows: int = 40_000, timeout: int = 600, run_dir: Pat
 
 
 def _loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> bool:
-    from airloop import storage
+    from airloop import loop, storage
     from airloop.datagen import generate
     from airloop.registry import describe_models
     from airloop.settings import Settings
@@ -139,8 +139,7 @@ def _loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, 
 
     def land(seed: int, labels: bool) -> str:
         df = generate(spec.generator, rows=rows, seed=seed, labels=labels)
-        name = f"demo-{seed:04d}{'-labelled' if labels else ''}.parquet"
-        return storage.write_parquet(df, storage.join_uri(landing, name))
+        return loop.land(spec, settings, df, f"demo-{seed:04d}{'-labelled' if labels else ''}.parquet")
 
     for i in range(2):
         seed = 100 + round_no + i
