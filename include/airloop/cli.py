@@ -220,6 +220,11 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+def _is_click(exc: BaseException, name: str) -> bool:
+    """True for click's `name` exception, whichever copy of click (click or typer's vendored one) raised it."""
+    return any(k.__name__ == name and "click" in k.__module__ for k in type(exc).__mro__)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -227,13 +232,11 @@ def main() -> None:
     except AirloopError as exc:
         typer.echo(f"airloop: {exc}", err=True)
         sys.exit(2)
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:  # usage errors: typer raises its own vendored copies of click's exceptions
+        if _is_click(exc, "ClickException"):
             exc.show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
+        if _is_click(exc, "Abort"):
             sys.exit(130)
         raise
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -109,7 +109,9 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     report = result.report
     limit = spec.schema_.max_invalid_share
     if report.batch_error or result.valid_rows is None or report.invalid_share > limit:
-        if not report.batch_error:
+        if not report.batch_error and result.valid_rows is None:
+            report.batch_error = f"all {report.n_rows} rows invalid"
+        elif not report.batch_error:
             report.batch_error = (
                 f"{report.n_invalid_rows} of {report.n_rows} rows invalid "
                 f"({report.invalid_share:.1%} > max_invalid_share {limit:.1%})"

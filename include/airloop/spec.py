@@ -39,13 +39,13 @@ class ColumnSpec(_Strict):
     @model_validator(mode="after")
     def _check(self) -> ColumnSpec:
         if self.domain is not None and self.dtype not in ("category", "string"):
-            raise ValueError("domain is only allowed for category or string columns")
+            raise ValueError("domain: only allowed for category or string columns")
         if self.dtype == "category" and not self.domain:
-            raise ValueError("category columns need a non-empty domain")
+            raise ValueError("domain: category columns need a non-empty domain")
         if (self.min is not None or self.max is not None) and self.dtype not in ("int", "float"):
-            raise ValueError("min/max are only allowed for int or float columns")
+            raise ValueError("min: min/max are only allowed for int or float columns")
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+            raise ValueError(f"min: min ({self.min}) is greater than max ({self.max})")
         return self
 
 
@@ -60,9 +60,9 @@ class SchemaSpec(_Strict):
         for role in ("id_column", "time_column"):
             col = getattr(self, role)
             if col not in self.columns:
-                raise ValueError(f"{role} '{col}' is not a declared column")
+                raise ValueError(f"{role}: {role} '{col}' is not a declared column")
         if self.columns[self.time_column].dtype != "datetime":
-            raise ValueError(f"time_column '{self.time_column}' must have dtype datetime")
+            raise ValueError(f"time_column: time_column '{self.time_column}' must have dtype datetime")
         return self
 
 
@@ -113,7 +113,7 @@ class GateSpec(_Strict):
     def _check(self) -> GateSpec:
         natural = "minimize" if self.metric == "log_loss" else "maximize"
         if self.direction != natural:
-            raise ValueError(f"metric {self.metric} must be {natural}d, not {self.direction}d")
+            raise ValueError(f"direction: metric {self.metric} must be {natural}d, not {self.direction}d")
         return self
 
 
@@ -171,17 +171,19 @@ class PipelineSpec(_Strict):
     def _check(self) -> PipelineSpec:
         cols = self.schema_.columns
         if self.label.column not in cols:
-            raise ValueError(f"label column '{self.label.column}' is not a declared column")
+            raise ValueError(f"label.column: label column '{self.label.column}' is not a declared column")
         names = [f.name for f in self.features]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"duplicate feature names: {dupes}")
-        for feat in self.features:
+            raise ValueError(f"features: duplicate feature names: {dupes}")
+        for i, feat in enumerate(self.features):
             for col in feat.inputs:
                 if col not in cols:
-                    raise ValueError(f"feature '{feat.name}' reads undeclared column '{col}'")
+                    raise ValueError(f"features.{i}: feature '{feat.name}' reads undeclared column '{col}'")
                 if col == self.label.column:
-                    raise ValueError(f"feature '{feat.name}' reads the label column '{col}' (target leak)")
+                    raise ValueError(
+                        f"features.{i}: feature '{feat.name}' reads the label column '{col}' (target leak)"
+                    )
         return self
 
     @property
@@ -196,6 +198,15 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join("schema" if p == "schema_" else p for p in parts) or "(top level)"
 
 
+def _describe(error: dict[str, Any], source: str) -> str:
+    """`file: field 'a.b': message`; validators that check several fields name the one at fault first."""
+    loc, msg = list(error["loc"]), str(error["msg"]).removeprefix("Value error, ")
+    named = re.match(r"^([a-z_]+(?:\.[a-z_0-9]+)*): (.*)$", msg, re.S)
+    if named and error["type"] == "value_error":
+        loc, msg = [*loc, *named.group(1).split(".")], named.group(2)
+    return f"{source}: field '{_field_path(tuple(loc))}': {msg}"
+
+
 def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
     """Validate a parsed YAML document into a `PipelineSpec`; errors name the file and the field."""
     if not isinstance(data, dict):
@@ -203,7 +214,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
     try:
         spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: field '{_field_path(e['loc'])}': {e['msg']}" for e in exc.errors()]
+        lines = [_describe(e, source) for e in exc.errors()]
         raise SpecError("\n".join(lines)) from None
     from airloop.features import check_features  # late: keeps spec parsing light for DAG files
 

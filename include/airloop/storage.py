@@ -10,11 +10,11 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+import uuid
+from urllib.parse import unquote, urlparse
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def local_path(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme != "file":
         raise ValueError(f"not a local URI: {uri}")
-    return Path(parsed.path)
+    return Path(unquote(parsed.path))  # to_uri percent-encodes (spaces, non-ASCII)
 
 
 def _fs(uri: str, options: dict[str, Any] | None = None):
@@ -126,13 +126,13 @@ def write_bytes(uri: str, data: bytes, options: dict[str, Any] | None = None) ->
     if is_local(uri):
         path = local_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # not mkstemp: keep the umask's mode
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "xb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
     else:
         fs, path = _fs(uri, options)
@@ -145,7 +145,7 @@ def write_parquet(df, uri: str, options: dict[str, Any] | None = None) -> str:
     if is_local(uri):
         path = local_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
         try:
             df.to_parquet(tmp, index=False)
             os.replace(tmp, path)

@@ -205,22 +205,32 @@ def read_table(uri: str) -> pd.DataFrame:
 
 def validate_frame(df: pd.DataFrame, spec: PipelineSpec, *, require_label: bool = False) -> ValidationResult:
     """Validate a raw batch; never modifies `df`. Returns the report and the coerced valid rows."""
+    import pandas as pd
     import pandera.errors as pe
 
     n = len(df)
     if n == 0:
         report = ValidationReport(False, 0, 0, [], batch_error="the batch has no rows")
         return ValidationResult(report, None, None)
+    original_index = df.index
+    positional = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
+    if not positional:  # failure cases name rows by index label: make labels unique positions first
+        df = df.reset_index(drop=True)
     coerced, failures, bad = coerce_frame(df, spec)
     schema = build_schema(spec, require_label=require_label)
     try:
         schema.validate(coerced, lazy=True, inplace=True)
     except pe.SchemaErrors as exc:
-        return _from_errors(coerced, exc, failures, bad)
-    if bad.any():
-        report = ValidationReport(False, n, int(bad.sum()), failures)
-        return ValidationResult(report, coerced.loc[~bad] if (~bad).any() else None, bad)
-    return ValidationResult(ValidationReport(True, n, 0), coerced, bad)
+        result = _from_errors(coerced, exc, failures, bad)
+    else:
+        if bad.any():
+            report = ValidationReport(False, n, int(bad.sum()), failures)
+            result = ValidationResult(report, coerced.loc[~bad] if (~bad).any() else None, bad)
+        else:
+            result = ValidationResult(ValidationReport(True, n, 0), coerced, bad)
+    if not positional and result.valid_rows is not None:
+        result.valid_rows.index = original_index[~result.invalid_mask]
+    return result
 
 
 def _from_errors(df: pd.DataFrame, exc, failures: list[Failure], bad: np.ndarray) -> ValidationResult:
@@ -255,7 +265,9 @@ def _from_errors(df: pd.DataFrame, exc, failures: list[Failure], bad: np.ndarray
 
 def _plain(value: Any) -> Any:
     """JSON-friendly example values (numpy scalars, timestamps, NaN)."""
-    if value is None:
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float | np.floating) and np.isnan(value):
         return None

@@ -50,7 +50,7 @@ def generate(
     hour = rng.choice(24, size=n, p=hour_p / hour_p.sum())
     seconds = hour * 3600 + rng.integers(0, 3600, size=n)
     event_time = t0 + pd.to_timedelta(np.sort(seconds), unit="s")
-    hour = np.sort(seconds) // 3600
+    hour = event_time.hour.to_numpy()  # clock hour, also when `start` is not midnight
 
     cat_idx = rng.choice(len(CATEGORIES), size=n, p=_CAT_P_SHIFT if shifted else _CAT_P)
     country_idx = rng.choice(len(COUNTRIES), size=n, p=_COUNTRY_P_SHIFT if shifted else _COUNTRY_P)

@@ -1,0 +1,252 @@
+"""The `airloop` command line, run as a real process (`python -m airloop.cli`) to check the exit-code contract.
+
+validate: 0 valid, 1 invalid (JSON report on stdout), 2 unusable call (one line on stderr, never a traceback).
+Every location the CLI could touch is set explicitly in the environment, so `.run/` of the checkout is never used.
+Each real process pays the pandas/pandera (or MLflow) imports, so the contract cases run as processes, several at
+a time from a module-scoped fixture, and the remaining cases call `airloop.cli.main()` in-process: same code path
+(`main` ends every call with `sys.exit`; anything else escaping it would be a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airloop import storage
+from airloop.datagen import generate
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "fraud_detection"
+
+
+@dataclass
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def run_all(env_for, invocations: dict[str, tuple[list[str], Path]]) -> dict[str, Result]:
+    """Run `python -m airloop.cli ARGS` with cwd and every location under the given root, several at a time."""
+
+    def one(args: list[str], root: Path) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "airloop.cli", *args],
+            cwd=root,
+            env={**os.environ, **env_for(root), "DVC_NO_ANALYTICS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(one, args, root) for name, (args, root) in invocations.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def assert_one_line_error(result: Result, fragment: str) -> None:
+    assert result.rc == 2, result
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("airloop: ")
+    assert fragment in lines[0]
+
+
+# ------------------------------------------------------------------------------------------------- real processes
+
+
+@dataclass
+class Files:
+    root: Path
+    sha_before: dict[str, str]
+    sha_after: dict[str, str]
+    results: dict[str, Result]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, env_for) -> Files:
+    """Run every real-process case once (several seconds: tests using this are marked slow)."""
+    root = tmp_path_factory.mktemp("cli")
+    clean = generate("fraud", rows=300, seed=1)
+    bad = clean.copy()
+    bad.loc[3, "amount"] = -5.0
+    bad.loc[8, "country"] = "XX"
+    bad.loc[9, "transaction_id"] = bad.loc[8, "transaction_id"]
+    clean.to_parquet(root / "clean.parquet", index=False)
+    bad.to_parquet(root / "bad.parquet", index=False)
+    clean.drop(columns=["is_fraud"]).to_parquet(root / "unlabelled.parquet", index=False)
+    (root / "random.parquet").write_bytes(np.random.default_rng(0).bytes(1000))
+    inputs = ["clean.parquet", "bad.parquet", "unlabelled.parquet", "random.parquet"]
+    sha_before = {n: storage.sha256(str(root / n)) for n in inputs}
+    invocations = {
+        "help": ["--help"],
+        "validate-clean": ["validate", "clean.parquet", "--pipeline", NAME],  # relative to the cwd
+        "validate-bad": ["validate", str(root / "bad.parquet"), "--pipeline", NAME],
+        "validate-missing": ["validate", str(root / "missing.parquet"), "--pipeline", NAME],
+        "validate-random": ["validate", str(root / "random.parquet"), "--pipeline", NAME],
+        "validate-unknown-pipeline": ["validate", str(root / "clean.parquet"), "--pipeline", "nope"],
+        "generate": ["generate", "--pipeline", NAME, "--out", str(root / "gen"), "--rows", "250", "--seed", "5"],
+        "generate-rows-0": ["generate", "--pipeline", NAME, "--out", str(root / "zero"), "--rows", "0"],
+    }
+    results = run_all(env_for, {name: (args, root) for name, args in invocations.items()})
+    sha_after = {n: storage.sha256(str(root / n)) for n in inputs}
+    return Files(root, sha_before, sha_after, results)
+
+
+@pytest.mark.slow
+def test_help(files):
+    result = files.results["help"]
+    assert result.rc == 0
+    for command in ("generate", "validate", "models", "promote", "rollback", "data"):
+        assert command in result.stdout
+
+
+@pytest.mark.slow
+def test_validate_clean_file_exits_0(files):
+    result = files.results["validate-clean"]
+    assert result.rc == 0, result
+    assert json.loads(result.stdout) == {"valid": True, "n_rows": 300, "n_invalid_rows": 0, "failures": []}
+
+
+@pytest.mark.slow
+def test_validate_bad_rows_exits_1_with_a_json_report(files):
+    result = files.results["validate-bad"]
+    assert result.rc == 1, result
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert {"valid", "n_rows", "n_invalid_rows", "failures"} <= set(report)
+    assert (report["valid"], report["n_rows"], report["n_invalid_rows"]) == (False, 300, 3)
+    failures = {f["column"]: f for f in report["failures"]}
+    assert set(failures) == {"amount", "country", "transaction_id"}
+    for f in report["failures"]:
+        assert set(f) == {"column", "check", "count", "examples"}
+        assert f["count"] == 1
+    assert failures["amount"]["examples"] == [-5.0]
+    assert failures["country"]["examples"] == ["XX"]
+    assert failures["transaction_id"]["check"] == "field_uniqueness"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("validate-missing", "missing.parquet: no such file"),
+        ("validate-random", "random.parquet: cannot read as Parquet"),
+        ("validate-unknown-pipeline", "unknown pipeline 'nope' (known: fraud_detection;"),
+    ],
+)
+def test_unusable_calls_exit_2_with_one_line(files, name, fragment):
+    assert_one_line_error(files.results[name], fragment)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["clean.parquet", "bad.parquet", "unlabelled.parquet", "random.parquet"])
+def test_validate_never_changes_its_input(files, name):
+    assert files.sha_after[name] == files.sha_before[name]
+
+
+@pytest.mark.slow
+def test_generate_writes_a_named_parquet_batch(files):
+    result = files.results["generate"]
+    assert result.rc == 0, result
+    out = Path(result.stdout.strip())
+    assert out == files.root / "gen" / f"{NAME}-s5-none-250.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(out), generate("fraud", rows=250, seed=5, labels=False))
+
+
+@pytest.mark.slow
+def test_bad_argument_exits_2_without_traceback(files):
+    result = files.results["generate-rows-0"]
+    assert "Traceback" not in result.stderr
+    assert result.rc == 2
+    assert "--rows" in result.stderr
+    assert not (files.root / "zero").exists()
+
+
+# ----------------------------------------------------------------------------------------------------- in-process
+
+
+@pytest.fixture
+def airloop(cli_main, tmp_path):
+    return lambda *args: cli_main(tmp_path, *args)
+
+
+def _generate(airloop, out: Path, *args: str) -> pd.DataFrame:
+    result = airloop("generate", "--pipeline", NAME, "--out", str(out), "--rows", "250", *args)
+    assert result.rc == 0, result
+    return pd.read_parquet(result.stdout.strip())
+
+
+def test_generate_is_deterministic_per_seed(airloop, tmp_path):
+    a = _generate(airloop, tmp_path / "a", "--seed", "5")
+    pd.testing.assert_frame_equal(a, _generate(airloop, tmp_path / "b", "--seed", "5"))
+    c = _generate(airloop, tmp_path / "c", "--seed", "6")
+    assert not a["amount"].equals(c["amount"])
+
+
+def test_generate_with_labels_and_drift(airloop, tmp_path):
+    df = _generate(airloop, tmp_path, "--seed", "5", "--drift", "COVARIATE", "--labels")
+    assert (tmp_path / f"{NAME}-s5-covariate-labelled-250.parquet").is_file()
+    pd.testing.assert_frame_equal(df, generate("fraud", rows=250, seed=5, drift="covariate"))
+
+
+def test_generate_unknown_pipeline_exits_2(airloop, tmp_path):
+    result = airloop("generate", "--pipeline", "nope", "--out", str(tmp_path))
+    assert_one_line_error(result, "unknown pipeline 'nope'")
+
+
+@pytest.mark.parametrize(("extra", "rc"), [((), 0), (("--require-label",), 1)])
+def test_validate_unlabelled_file(airloop, tmp_path, extra, rc):
+    generate("fraud", rows=100, seed=2, labels=False).to_parquet(tmp_path / "u.parquet", index=False)
+    result = airloop("validate", "u.parquet", "--pipeline", NAME, *extra)
+    assert result.rc == rc
+    report = json.loads(result.stdout)
+    assert report["valid"] is (rc == 0)
+    if rc:
+        assert "is_fraud" in report["batch_error"]
+
+
+def test_validate_csv(airloop, tmp_path):
+    generate("fraud", rows=100, seed=2).to_csv(tmp_path / "b.csv", index=False)
+    assert airloop("validate", "b.csv", "--pipeline", NAME).rc == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("generate", "--pipeline", NAME, "--out", "x", "--drift", "bogus"), "--drift"),
+        (("generate", "--pipeline", NAME, "--out", "x", "--rows", "many"), "--rows"),
+        (("validate", "b.parquet"), "--pipeline"),
+    ],
+    ids=["drift-bogus", "rows-not-a-number", "missing-option"],
+)
+def test_bad_arguments_exit_2(airloop, tmp_path, args, option):
+    result = airloop(*args)
+    assert result.rc == 2
+    assert option in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------------------------------------- registry commands
+
+
+@pytest.mark.slow
+def test_models_json_on_an_empty_store(tmp_path, env_for):
+    result = run_all(env_for, {"models": (["models", "--format", "json"], tmp_path)})["models"]
+    assert result.rc == 0, result
+    assert json.loads(result.stdout) == [{"pipeline": NAME, "champion": None, "challenger": None, "versions": []}]
+    assert (tmp_path / "mlflow.db").is_file()  # the environment's store, not the checkout's .run/

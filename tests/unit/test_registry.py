@@ -1,0 +1,417 @@
+"""The MLflow registry round trip on a local sqlite store: train, gate, lineage, aliases, rollback, scoring.
+
+One module-scoped fixture runs the loop twice (two labelled batches, two model versions); the tests read what it
+left behind. Tests that move aliases put them back, so the order of tests does not matter.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from airloop import ingest, loop, registry, training
+from airloop.datagen import generate
+from airloop.errors import RegistryError
+from airloop.settings import Settings
+from airloop.spec import PipelineSpec, parse_spec
+
+pytestmark = pytest.mark.unit
+
+NAME = "fraud_detection"
+GIT = "0123abcd" * 5
+
+
+@dataclass
+class Loop:
+    root: Path
+    settings: Settings
+    batches: list[str]  # batch ids, oldest first
+    trained: list[dict[str, Any]]  # loop.train results for v1, v2
+    gated: list[dict[str, Any]]  # loop.gate results for v1, v2
+    gated_tags: list[dict[str, str]]  # tags of v1, v2 right after their gate (later tests may re-gate)
+    after_v1: list[dict[str, Any]]  # describe_models after gating v1
+    after_v2: list[dict[str, Any]]  # describe_models after gating v2
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory, settings_for, fast_spec) -> Loop:
+    root = tmp_path_factory.mktemp("registry")
+    settings = settings_for(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)  # MLflow puts a sqlite store's artifacts under ./mlruns
+        batches, trained, gated, gated_tags, described = [], [], [], [], []
+        for seed, trigger in [(101, "manual"), (102, "new_data")]:
+            uri = loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=seed), f"batch-{seed}.parquet")
+            batches.append(loop.process(fast_spec, settings, uri)["batch_id"])
+            result = loop.train(fast_spec, settings, trigger=trigger, git_sha=GIT, extra_tags={"source": "unit"})
+            trained.append(result)
+            gated.append(loop.gate(fast_spec, settings, version=result["version"], data_md5=result["data_md5"]))
+            gated_tags.append(registry.client(settings.tracking_uri).get_model_version(NAME, result["version"]).tags)
+            described.append(registry.describe_models([NAME], tracking_uri=settings.tracking_uri))
+        yield Loop(root, settings, batches, trained, gated, gated_tags, *described)
+
+
+@pytest.fixture
+def cwd(state, monkeypatch):
+    monkeypatch.chdir(state.root)
+
+
+def _client(state: Loop):
+    return registry.client(state.settings.tracking_uri)
+
+
+def _tags(state: Loop, version: str) -> dict[str, str]:
+    return _client(state).get_model_version(NAME, version).tags
+
+
+def _champion(state: Loop) -> str | None:
+    return registry.champion_version(NAME, state.settings.tracking_uri)
+
+
+def _holdout(state: Loop, spec: PipelineSpec, version_index: int, tmp_path) -> pd.DataFrame:
+    path = loop.versioner_for(state.settings).restore(state.trained[version_index]["data_md5"], tmp_path / "t.parquet")
+    return training.time_split(pd.read_parquet(path), spec).holdout
+
+
+# ---------------------------------------------------------------------------------------------------- what was built
+
+
+@pytest.mark.slow
+def test_nothing_is_written_outside_the_tmp_root(state):
+    assert (state.root / "mlruns").is_dir()
+    assert (state.root / "mlflow.db").is_file()
+
+
+@pytest.mark.slow
+def test_train_results(state, fast_spec):
+    v1, v2 = state.trained
+    assert (v1["version"], v2["version"]) == ("1", "2")
+    assert v1["batches"] == state.batches[:1]
+    assert v2["batches"] == state.batches
+    assert (v1["n_rows"], v2["n_rows"]) == (3000, 6000)
+    assert v1["device"] == "cpu"
+    assert v1["data_md5"] != v2["data_md5"]
+    assert set(v1["metrics"]) == {"pr_auc", "roc_auc", "log_loss"}
+    assert v1["metrics"]["pr_auc"] > 0.1  # positives are ~2 %
+
+
+@pytest.mark.slow
+def test_first_version_is_promoted_to_champion(state):
+    decision = state.gated[0]
+    assert decision["decision"] == "promoted"
+    assert decision["reason"] == "first version: no champion yet"
+    assert decision["champion_version"] is None
+    (entry,) = state.after_v1
+    assert entry["champion"] == "1" and entry["challenger"] is None
+    assert entry["versions"][0]["aliases"] == ["champion"]
+    assert state.gated_tags[0]["promoted_by"] == "airloop-gate"
+    assert state.gated_tags[0]["gate.champion_version"] == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 1])
+def test_lineage_tags_on_the_version(state, fast_spec, index):
+    result = state.trained[index]
+    tags = _tags(state, result["version"])
+    assert tags["pipeline"] == NAME
+    assert tags["data_md5"] == result["data_md5"]
+    assert tags["git_sha"] == GIT
+    assert tags["spec_hash"] == fast_spec.spec_hash
+    assert tags["training_batches"] == ",".join(state.batches[: index + 1])
+    assert tags["trigger"] == ["manual", "new_data"][index]
+    assert tags["device"] == "cpu"
+    assert tags["source"] == "unit"
+    for key, value in result["metrics"].items():
+        assert float(tags[f"metric.{key}"]) == pytest.approx(value, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_lineage_tags_on_the_run(state):
+    run = _client(state).get_run(state.trained[0]["run_id"])
+    version_tags = _tags(state, "1")
+    for key in ("pipeline", "data_md5", "git_sha", "spec_hash", "training_batches", "trigger", "device", "source"):
+        assert run.data.tags[key] == version_tags[key], key
+    assert run.data.params["n_rows"] == "3000"
+    assert "eval_metric" not in run.data.params
+    assert run.data.metrics["pr_auc"] == pytest.approx(state.trained[0]["metrics"]["pr_auc"])
+    artifacts = {a.path for a in _client(state).list_artifacts(run.info.run_id)}
+    assert "feature_importance.png" in artifacts
+
+
+@pytest.mark.slow
+def test_training_data_is_restorable_from_the_lineage(state, tmp_path):
+    md5 = _tags(state, "2")["data_md5"]
+    df = pd.read_parquet(loop.versioner_for(state.settings).restore(md5, tmp_path / "train.parquet"))
+    assert len(df) == 6000
+    assert df["event_time"].is_monotonic_increasing
+
+
+@pytest.mark.slow
+def test_gate_on_v2_records_its_decision(state):
+    decision = state.gated[1]
+    tags = state.gated_tags[1]
+    assert decision["champion_version"] == "1"
+    assert tags["gate.decision"] == decision["decision"] in ("promoted", "rejected")
+    assert tags["gate.reason"] == decision["reason"]
+    assert tags["gate.metric"] == "pr_auc"
+    assert tags["gate.champion_version"] == "1"
+    assert float(tags["gate.challenger_score"]) == pytest.approx(decision["challenger_score"], abs=1e-6)
+    assert float(tags["gate.champion_score"]) == pytest.approx(decision["champion_score"], abs=1e-6)
+    gain = decision["challenger_score"] - decision["champion_score"]
+    assert (decision["decision"] == "promoted") == (gain > 0)
+    (entry,) = state.after_v2
+    if decision["decision"] == "promoted":
+        assert (entry["champion"], entry["challenger"]) == ("2", None)
+    else:
+        assert (entry["champion"], entry["challenger"]) == ("1", "2")
+
+
+@pytest.mark.slow
+def test_gate_scores_both_versions_on_the_challengers_holdout(state, fast_spec, tmp_path, cwd):
+    decision = state.gated[1]
+    holdout = _holdout(state, fast_spec, 1, tmp_path)
+    for version, key in (("2", "challenger_score"), ("1", "champion_score")):
+        booster = registry.load_booster(NAME, version, state.settings.tracking_uri)
+        score = training.evaluate(booster, holdout, list(booster.feature_names), "is_fraud")["pr_auc"]
+        assert score == pytest.approx(decision[key], abs=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 1])
+def test_gate_reproduces_the_training_holdout_score(state, index):
+    # The holdout rebuilt from the DVC md5 and the registered model give exactly the metric logged at training.
+    assert state.gated[index]["challenger_score"] == pytest.approx(state.trained[index]["metrics"]["pr_auc"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_describe_models_shape(state):
+    (entry,) = state.after_v2
+    json.dumps(state.after_v2)  # the CLI prints it as JSON
+    assert set(entry) == {"pipeline", "champion", "challenger", "versions"}
+    assert entry["pipeline"] == NAME
+    assert [v["version"] for v in entry["versions"]] == ["1", "2"]
+    for v, result in zip(entry["versions"], state.trained, strict=True):
+        assert {"version", "aliases", "metrics", "data_md5", "trigger", "gate", "created"} <= set(v)
+        assert v["data_md5"] == result["data_md5"]
+        assert v["metrics"] == pytest.approx(result["metrics"], abs=1e-6)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v["created"])
+    aliases = {v["version"]: v["aliases"] for v in entry["versions"]}
+    assert aliases[entry["champion"]] == ["champion"]
+    assert entry["versions"][0]["trigger"] == "manual"
+    assert entry["versions"][0]["gate"] == "promoted"
+
+
+@pytest.mark.slow
+def test_describe_unknown_model(state):
+    assert registry.describe_models(["nobody"], tracking_uri=state.settings.tracking_uri) == [
+        {"pipeline": "nobody", "champion": None, "challenger": None, "versions": []}
+    ]
+
+
+# ------------------------------------------------------------------------------------------ gate, promote, rollback
+
+
+@pytest.mark.slow
+def test_gate_rejects_a_challenger_that_does_not_improve_enough(state, fast_spec, tmp_path, cwd):
+    champion = _champion(state)
+    other = "1" if champion == "2" else "2"
+    data = copy.deepcopy(fast_spec.model_dump(mode="json", by_alias=True))
+    data["gate"]["min_improvement"] = 1.0  # no pr_auc gain can reach this
+    strict = parse_spec(data)
+    decision = registry.gate_and_promote(
+        strict, other, _holdout(state, strict, int(other) - 1, tmp_path), tracking_uri=state.settings.tracking_uri
+    )
+    assert decision.decision == "rejected"
+    assert "must be > 0" in decision.reason or "< required 1.0" in decision.reason
+    assert _champion(state) == champion
+    assert str(_client(state).get_model_version_by_alias(NAME, "challenger").version) == other
+    assert _tags(state, other)["gate.decision"] == "rejected"
+
+
+@pytest.mark.slow
+def test_gating_the_champion_again_keeps_it(state, fast_spec, tmp_path, cwd):
+    champion = _champion(state)
+    holdout = _holdout(state, fast_spec, int(champion) - 1, tmp_path)
+    decision = registry.gate_and_promote(fast_spec, champion, holdout, tracking_uri=state.settings.tracking_uri)
+    assert (decision.decision, decision.reason) == ("promoted", "already champion")
+    assert _champion(state) == champion
+
+
+@pytest.mark.slow
+def test_promote_and_rollback_move_the_champion(state, cwd):
+    uri = state.settings.tracking_uri
+    champion = _champion(state)
+    other = "1" if champion == "2" else "2"
+    assert registry.promote(NAME, other, tracking_uri=uri, actor="unit") == champion
+    assert _champion(state) == other
+    assert _tags(state, other)["trigger_promotion"] == "manual"
+    assert _tags(state, other)["promoted_by"] == "unit"
+    assert registry.rollback(NAME, tracking_uri=uri, actor="unit") == (other, champion)
+    assert _champion(state) == champion
+    history = json.loads(_client(state).get_registered_model(NAME).tags["champion_history"])
+    assert history[-2]["version"] == other and history[-2]["reason"] == "manual promote"
+    assert history[-1] == {**history[-1], "version": champion, "previous": other, "reason": f"rollback from v{other}"}
+
+
+@pytest.mark.slow
+def test_promote_and_rollback_history_on_a_fresh_model(state, cwd):
+    """A separate registered model with three versions (copies of v1): promote 1, 2, 3, then roll back twice."""
+    uri = state.settings.tracking_uri
+    c = _client(state)
+    v1 = c.get_model_version(NAME, "1")
+    c.create_registered_model("solo")
+    for _ in range(3):
+        c.create_model_version("solo", v1.source, run_id=v1.run_id)
+    with pytest.raises(RegistryError, match="'solo' has no champion to roll back from"):
+        registry.rollback("solo", tracking_uri=uri)
+    assert registry.promote("solo", "1", tracking_uri=uri) is None
+    with pytest.raises(RegistryError, match="champion v1 has no earlier champion to roll back to"):
+        registry.rollback("solo", tracking_uri=uri)
+    assert registry.promote("solo", "2", tracking_uri=uri) == "1"
+    assert registry.promote("solo", "3", tracking_uri=uri) == "2"
+    history = c.get_registered_model("solo").tags["champion_history"]
+    assert registry.promote("solo", "3", tracking_uri=uri) == "3"  # already champion: a no-op
+    assert c.get_registered_model("solo").tags["champion_history"] == history
+    assert registry.rollback("solo", tracking_uri=uri) == ("3", "2")
+    assert registry.rollback("solo", tracking_uri=uri) == ("2", "1")  # further back, not back to 3
+    with pytest.raises(RegistryError, match="champion v1 has no earlier champion"):
+        registry.rollback("solo", tracking_uri=uri)
+    assert registry.champion_version("solo", uri) == "1"
+
+
+@pytest.mark.slow
+def test_new_data_without_a_new_labelled_batch_trains_nothing(state, fast_spec, cwd):
+    uri = state.settings.tracking_uri
+    champion = _champion(state)
+    registry.promote(NAME, "2", tracking_uri=uri, actor="unit")  # v2 was trained on every labelled batch
+    try:
+        result = loop.train(fast_spec, state.settings, trigger="new_data", git_sha=GIT)
+    finally:
+        registry.promote(NAME, champion, tracking_uri=uri, actor="unit")
+    assert result == {"skipped": "no new labelled batch since champion v2: nothing to learn"}
+    assert len(_client(state).search_model_versions(f"name='{NAME}'")) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda uri: registry.rollback("nobody", tracking_uri=uri), "no registered model 'nobody'"),
+        (lambda uri: registry.promote(NAME, "99", tracking_uri=uri), f"model '{NAME}' has no version 99"),
+        (lambda uri: registry.promote("nobody", "1", tracking_uri=uri), "model 'nobody' has no version 1"),
+    ],
+    ids=["rollback-unknown-model", "promote-unknown-version", "promote-unknown-model"],
+)
+def test_registry_errors(state, cwd, call, message):
+    with pytest.raises(RegistryError, match=message):
+        call(state.settings.tracking_uri)
+
+
+# --------------------------------------------------------------------------------------------------------- scoring
+
+
+@pytest.mark.slow
+def test_scoring_writes_predictions_with_the_champion_version(state, fast_spec, cwd):
+    champion = _champion(state)
+    scored = loop.score(fast_spec, state.settings)
+    assert sorted(s["batch_id"] for s in scored) == sorted(state.batches)
+    records = {r.batch_id: r for r in ingest.load_records(state.settings, NAME)}
+    for s in scored:
+        assert s["model_version"] == champion
+        df = pd.read_parquet(Path(s["uri"].removeprefix("file://")))
+        assert list(df.columns) == ["transaction_id", "event_time", "score", "model_name", "model_version", "scored_at"]
+        assert len(df) == s["rows"] == records[s["batch_id"]].n_valid
+        assert (df["model_version"] == champion).all() and (df["model_name"] == NAME).all()
+        assert df["score"].between(0, 1).all()
+        assert not math.isnan(df["score"].sum())
+    assert loop.score(fast_spec, state.settings) == []  # every batch is scored once
+
+
+@pytest.mark.slow
+def test_scoring_without_a_champion_does_nothing(state, fast_spec, cwd):
+    data = fast_spec.model_dump(mode="json", by_alias=True)
+    data["name"] = "unregistered_pipeline"
+    assert loop.score(parse_spec(data), state.settings) == []
+
+
+# -------------------------------------------------------------------------------- the CLI against this store
+
+
+@pytest.mark.slow
+def test_cli_models_json(state, cli_main):
+    result = cli_main(state.root, "models", NAME, "--format", "json")
+    assert result.rc == 0, result
+    assert json.loads(result.stdout) == registry.describe_models([NAME], tracking_uri=state.settings.tracking_uri)
+
+
+@pytest.mark.slow
+def test_cli_models_table(state, cli_main):
+    result = cli_main(state.root, "models")
+    assert result.rc == 0, result
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{NAME}: champion={_champion(state)} ")
+    rows = [line.split() for line in lines[2:]]
+    assert [r[0] for r in rows] == ["1", "2"]
+    assert rows[0][5] == state.trained[0]["data_md5"][:12]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["champion", "1", "2"])
+def test_cli_data_pull_restores_the_training_bytes(state, cli_main, tmp_path, which):
+    version = _champion(state) if which == "champion" else which
+    md5 = _tags(state, version)["data_md5"]
+    result = cli_main(state.root, "data", "pull", f"{NAME}@{which}", "--out", str(tmp_path))
+    assert result.rc == 0, result
+    path = Path(result.stdout.strip())
+    assert path == tmp_path / f"{NAME}-v{version}-{md5}.parquet"
+    assert hashlib.md5(path.read_bytes()).hexdigest() == md5
+
+
+@pytest.mark.slow
+def test_cli_promote_the_champion_is_a_no_op(state, cli_main):
+    champion = _champion(state)
+    result = cli_main(state.root, "promote", NAME, champion)
+    assert (result.rc, result.stdout.strip()) == (0, f"{NAME}: v{champion} is already champion")
+    assert _champion(state) == champion
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("data", "pull", f"{NAME}@99", "--out", "x"), f"airloop: model '{NAME}' has no version or alias '99'"),
+        (("data", "pull", NAME, "--out", "x"), f"airloop: expected NAME@ALIAS or NAME@VERSION, got '{NAME}'"),
+        (("promote", NAME, "99"), f"airloop: model '{NAME}' has no version 99"),
+        (("rollback", "nobody"), "airloop: no registered model 'nobody'"),
+    ],
+    ids=["pull-unknown-version", "pull-without-alias", "promote-unknown-version", "rollback-unknown-model"],
+)
+def test_cli_registry_mistakes_exit_2_with_one_line(state, cli_main, args, message):
+    result = cli_main(state.root, *args)
+    assert result.rc == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == message
+
+
+# ------------------------------------------------------------------------------------------------------ pure helpers
+
+
+def test_git_sha_outside_a_checkout(tmp_path):
+    assert registry.git_sha(tmp_path) == "unknown"
+
+
+def test_git_sha_of_this_checkout():
+    assert re.fullmatch(r"[0-9a-f]{40}", registry.git_sha(Path(__file__).parent))
+
+
+def test_experiment_name():
+    assert registry.experiment_name(NAME) == "airloop-fraud_detection"
