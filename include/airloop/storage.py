@@ -10,10 +10,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-import uuid
 from urllib.parse import unquote, urlparse
 
 
