@@ -14,7 +14,7 @@ venv: $(STAMP) ## create/update .venv from the pinned requirements (seconds when
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
 	@test -x $(PY) || $(UV) venv -q --python $(PYTHON) $(VENV)
-	$(UV) pip install -q --python $(PY) -r requirements.txt
+	$(UV) pip install -q --compile-bytecode --python $(PY) -r requirements.txt
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	@touch $@
 

@@ -212,6 +212,8 @@ class LocalStack:
             "GIT_DIR": str(self.root / ".git"),
         }
         env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
+        # Every task is a fresh interpreter: without bytecode caching each one re-compiles Airflow (seconds).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 
     # --- processes ---------------------------------------------------------------------------------------
@@ -248,6 +250,7 @@ class LocalStack:
         if not alive.get("mlflow"):
             progress(f"starting MLflow server on :{ports['mlflow']}")
             env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore"}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             pids["mlflow"] = self._spawn(
                 "mlflow",
                 [
