@@ -127,7 +127,7 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     features = build_features(valid, spec)
     has_labels = spec.label.column in valid.columns and bool(valid[spec.label.column].notna().all())
     rel = f"curated/{spec.name}/{batch_id}.parquet"
-    storage.write_parquet(features, storage.to_uri(versioner.path(rel)))
+    storage.write_parquet(features, storage.to_uri(versioner.path(rel)), use_dictionary=False)
     tracked = versioner.track(rel)
     times = valid[spec.schema_.time_column]
     record = BatchRecord(

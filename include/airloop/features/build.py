@@ -51,12 +51,13 @@ def build_features(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     import pandas as pd
 
     schema = spec.schema_
+    # `.array`, not `.to_numpy()`: tz-aware timestamps would become an object array of Timestamps (~1 s/1M rows).
     data: dict[str, object] = {
-        schema.id_column: df[schema.id_column].to_numpy(),
-        schema.time_column: df[schema.time_column].to_numpy(),
+        schema.id_column: df[schema.id_column].array,
+        schema.time_column: df[schema.time_column].array,
     }
     if spec.label.column in df.columns:
-        data[spec.label.column] = df[spec.label.column].to_numpy()
+        data[spec.label.column] = df[spec.label.column].array
     cols = schema.columns
     for feat in spec.features:
         tr = get_transform(feat.transform)
