@@ -8,9 +8,9 @@ subprocesses, interleaved, median of --repeat runs:
 
 Headline: (b)'s in-process runpy time, the less noisy number; (b) − (a) in wall time is shown beside it.
 
-Python's bytecode cache decides much of the result: this machine sets PYTHONDONTWRITEBYTECODE=1, so every process
-compiles every module it imports from source. Both cases are measured, each in its own pycache prefix in a temp
-dir (the repo and the venv are never written to):
+Python's bytecode cache decides much of the result: where PYTHONDONTWRITEBYTECODE=1 is set (this machine sets it)
+and nothing was precompiled at install, every process compiles every module it imports from source. Both cases are
+measured, each in its own pycache prefix in a temp dir (the repo and the venv are never written to):
 
   cached  bytecode written on a warm-up run and read afterwards (Python's default; Airflow's DAG processor)
   cold    no bytecode at all (PYTHONDONTWRITEBYTECODE=1, an empty pycache prefix): every parse compiles
@@ -44,24 +44,46 @@ import airflow.sdk
 print(json.dumps({"sdk": time.perf_counter() - t0}))
 """
 
-SDK_THEN_DAG = """
+# Garbage-collector time, so a full (generation 2) collection that happens to land inside the DAG file is visible.
+GC_PROBE = """
+import gc, time
+_gc = {"s": 0.0, "full": 0, "t": 0.0}
+def _gc_cb(phase, info):
+    if phase == "start":
+        _gc["t"] = time.perf_counter()
+    else:
+        _gc["s"] += time.perf_counter() - _gc["t"]
+        _gc["full"] += info["generation"] == 2
+gc.callbacks.append(_gc_cb)
+"""
+
+SDK_THEN_DAG = (
+    GC_PROBE
+    + """
 import json, runpy, sys, time
 t0 = time.perf_counter()
 import airflow.sdk
 t1 = time.perf_counter()
+g0, f0 = _gc["s"], _gc["full"]
 ns = runpy.run_path(sys.argv[1])
 t2 = time.perf_counter()
 n = sum(type(v).__name__ == "DAG" for v in ns.values())
-print(json.dumps({"sdk": t1 - t0, "dag": t2 - t1, "n_dags": n}))
+print(json.dumps({"sdk": t1 - t0, "dag": t2 - t1, "n_dags": n, "gc": _gc["s"] - g0, "full_gc": _gc["full"] - f0}))
 """
+)
 
 # The DAG file's work, phase by phase (same order as dags/airloop_pipelines.py → factory.build_all).
-BREAKDOWN = """
+BREAKDOWN = (
+    GC_PROBE
+    + """
 import json, sys, time
 import airflow.sdk
 out = {}
 def phase(name, fn):
-    t = time.perf_counter(); r = fn(); out[name] = time.perf_counter() - t; return r
+    g, t = _gc["s"], time.perf_counter()
+    r = fn()
+    out[name] = [time.perf_counter() - t, _gc["s"] - g]
+    return r
 def sdk_names():
     import pendulum
     from airflow.sdk import Asset, AssetWatcher, Metadata, dag, get_current_context, task
@@ -75,6 +97,7 @@ specs = phase("load_specs (airloop.spec, pydantic models, YAML, features registr
 dags = phase("build_dags (3 DAGs per spec)", lambda: [f.build_dags(s) for s in specs])
 print(json.dumps(out))
 """
+)
 
 TRIVIAL_DAG = '''
 """Reference: three one-task TaskFlow DAGs wired by an asset, the least any DAG file like ours pays."""
@@ -96,13 +119,16 @@ for i in range(3):
     globals()[f"ref_{i}"] = ref()
 '''
 
-TRIVIAL_IN_PROCESS = """
+TRIVIAL_IN_PROCESS = (
+    GC_PROBE
+    + """
 import json, runpy, sys, time
 import airflow.sdk
-t = time.perf_counter()
+g, t = _gc["s"], time.perf_counter()
 runpy.run_path(sys.argv[1])
-print(json.dumps({"dag": time.perf_counter() - t}))
+print(json.dumps({"dag": time.perf_counter() - t, "gc": _gc["s"] - g}))
 """
+)
 
 
 def child_env(home: Path, pycache: Path, *, cached: bool) -> dict[str, str]:
@@ -130,7 +156,8 @@ def run_child(code: str, env: dict[str, str], *args: str) -> tuple[float, dict]:
 
 
 def measure(mode: str, env: dict[str, str], trivial: Path, repeat: int) -> dict[str, list]:
-    runs: dict[str, list] = {k: [] for k in ("wall_a", "wall_b", "in_b", "sdk_a", "sdk_b", "trivial", "breakdown")}
+    keys = ("wall_a", "wall_b", "in_b", "gc_b", "full_gc_b", "sdk_a", "sdk_b", "trivial", "gc_trivial", "breakdown")
+    runs: dict[str, list] = {k: [] for k in keys}
     for i in range(repeat):
         order = ["a", "b", "ref", "phases"]
         for kind in order if i % 2 == 0 else reversed(order):
@@ -145,8 +172,12 @@ def measure(mode: str, env: dict[str, str], trivial: Path, repeat: int) -> dict[
                 runs["wall_b"].append(wall)
                 runs["sdk_b"].append(out["sdk"])
                 runs["in_b"].append(out["dag"])
+                runs["gc_b"].append(out["gc"])
+                runs["full_gc_b"].append(out["full_gc"])
             elif kind == "ref":
-                runs["trivial"].append(run_child(TRIVIAL_IN_PROCESS, env, str(trivial))[1]["dag"])
+                out = run_child(TRIVIAL_IN_PROCESS, env, str(trivial))[1]
+                runs["trivial"].append(out["dag"])
+                runs["gc_trivial"].append(out["gc"])
             else:
                 runs["breakdown"].append(run_child(BREAKDOWN, env)[1])
         log(f"[{mode}] round {i + 1}/{repeat}: in-process DAG file {runs['in_b'][-1]:.3f} s")
@@ -173,20 +204,27 @@ def main() -> None:
 
         for mode, label in (
             ("cached", "bytecode cached (Python's default)"),
-            ("cold", "no bytecode cache (PYTHONDONTWRITEBYTECODE=1, as on this machine)"),
+            ("cold", "no bytecode at all (PYTHONDONTWRITEBYTECODE=1, nothing precompiled)"),
         ):
             m = measured[mode]
             headline = med(m["in_b"])
             wall_diff = med(m["wall_b"]) - med(m["wall_a"])
-            phases = {k: med([b[k] for b in m["breakdown"]]) for k in m["breakdown"][0]}
+            phases = {
+                k: (med([b[k][0] for b in m["breakdown"]]), med([b[k][1] for b in m["breakdown"]]))
+                for k in m["breakdown"][0]
+            }
+            no_gc = [t - g for t, g in zip(m["in_b"], m["gc_b"], strict=True)]
             extras = [
-                f"in-process runpy of the DAG file after `import airflow.sdk`: {spread(m['in_b'])}",
+                f"in-process runpy of the DAG file after `import airflow.sdk`: {spread(m['in_b'])}; "
+                f"of which garbage collection {med(m['gc_b']):.3f} s (median; a full collection landed in "
+                f"{sum(1 for x in m['full_gc_b'] if x)}/{len(m['full_gc_b'])} runs); without GC {med(no_gc):.3f} s",
                 f"wall (b) − (a), fresh subprocesses: {wall_diff:.3f} s "
                 f"(median (a) {med(m['wall_a']):.3f} s, median (b) {med(m['wall_b']):.3f} s)",
                 f"`import airflow.sdk` itself (in-process): {med(m['sdk_a'] + m['sdk_b']):.3f} s",
-                f"reference DAG file, 3 trivial TaskFlow DAGs (in-process): {spread(m['trivial'])}",
+                f"reference DAG file, 3 trivial TaskFlow DAGs (in-process): {spread(m['trivial'])}, "
+                f"of which GC {med(m['gc_trivial']):.3f} s",
                 "breakdown of the DAG file (in-process, medians): "
-                + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()),
+                + "; ".join(f"{k} {t * 1000:.0f} ms (GC {g * 1000:.0f} ms)" for k, (t, g) in phases.items()),
             ]
             results.append(
                 Result(

@@ -229,7 +229,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
     except OSError as exc:
         raise SpecError(f"{path}: cannot read spec ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C parser: ~8x faster
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
     spec = parse_spec(data, str(path))

@@ -158,18 +158,22 @@ def fit(split: Split, spec: PipelineSpec, feature_names: list[str]) -> FitResult
     t0 = time.perf_counter()
     dtrain = xgb.QuantileDMatrix(split.train[feature_names], label=split.train[label], feature_names=feature_names)
     dvalid = xgb.DMatrix(split.valid[feature_names], label=split.valid[label], feature_names=feature_names)
+    history: dict[str, dict[str, list[float]]] = {}
     booster = xgb.train(
         params,
         dtrain,
         num_boost_round=spec.model.num_boost_round,
         evals=[(dvalid, "valid")],
+        evals_result=history,
         early_stopping_rounds=spec.model.early_stopping_rounds,
         verbose_eval=False,
     )
     seconds = time.perf_counter() - t0
     best = int(getattr(booster, "best_iteration", spec.model.num_boost_round - 1))
     metrics = evaluate(booster, split.holdout, feature_names, label)
-    metrics.update({f"valid_{k}": v for k, v in evaluate(booster, split.valid, feature_names, label).items()})
+    # Validation scores at the best round come from training's own evaluation: no second pass over the data.
+    names = {"logloss": "valid_log_loss", "aucpr": "valid_pr_auc"}
+    metrics.update({names[k]: float(v[best]) for k, v in history.get("valid", {}).items() if k in names})
     metrics["train_seconds"] = seconds
     return FitResult(
         booster,
