@@ -157,3 +157,32 @@ def report(results: list[Result], json_path: Path | None) -> None:
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+# The fraud spec's rules restated by hand, for the hand-written baselines (kept literal on purpose: a baseline
+# that derived them from the spec would measure airloop's own machinery).
+RANGES = {
+    "amount": (0, 50_000),
+    "hour": (0, 23),
+    "customer_age": (18, 120),
+    "distance_from_home_km": (0, 20_100),
+    "txn_count_24h": (0, 1000),
+    "account_age_days": (0, 40_000),
+    "is_fraud": (0, 1),
+}
+
+DOMAINS = {
+    "merchant_category": [
+        "grocery",
+        "restaurants",
+        "fuel",
+        "travel",
+        "electronics",
+        "online_retail",
+        "entertainment",
+        "health",
+        "jewelry",
+        "gaming",
+    ],
+    "country": ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "IN", "NG", "MX", "CN"],
+}

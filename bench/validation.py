@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from _common import Result, best, interleaved, load_spec, log, parser, rate, report, spread
+from _common import DOMAINS, RANGES, Result, best, interleaved, load_spec, log, parser, rate, report, spread
 
 GOAL = 1.3
 
@@ -48,30 +48,6 @@ KINDS = {  # acceptable numpy dtype kinds per column (extension dtypes report th
     "card_present": "b",
 }
 STRINGS = ["transaction_id", "merchant_category", "country"]
-RANGES = {
-    "amount": (0, 50_000),
-    "hour": (0, 23),
-    "customer_age": (18, 120),
-    "distance_from_home_km": (0, 20_100),
-    "txn_count_24h": (0, 1000),
-    "account_age_days": (0, 40_000),
-    "is_fraud": (0, 1),
-}
-DOMAINS = {
-    "merchant_category": [
-        "grocery",
-        "restaurants",
-        "fuel",
-        "travel",
-        "electronics",
-        "online_retail",
-        "entertainment",
-        "health",
-        "jewelry",
-        "gaming",
-    ],
-    "country": ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "IN", "NG", "MX", "CN"],
-}
 
 
 def _values(s: pd.Series) -> np.ndarray:
