@@ -106,6 +106,57 @@ def validate(
     raise typer.Exit(0 if report.valid else 1)
 
 
+class DriftMethod(StrEnum):
+    auto = "auto"
+    ks = "ks"
+    wasserstein = "wasserstein"
+    psi = "psi"
+    jensenshannon = "jensenshannon"
+    chi2 = "chi2"
+
+
+@app.command()
+def drift(
+    reference: Annotated[Path, typer.Option(help="reference data (Parquet or CSV), e.g. the training data")],
+    current: Annotated[Path, typer.Option(help="current data (Parquet or CSV), e.g. a new batch")],
+    pipeline: Annotated[str | None, typer.Option(help="take column kinds and drift settings from this spec")] = None,
+    method: Annotated[DriftMethod, typer.Option(case_sensitive=False)] = DriftMethod.auto,
+    drift_share: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="share of drifted columns that means dataset drift")
+    ] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="comma-separated columns to compare (default: all shared)")
+    ] = None,
+    format: Annotated[Fmt, typer.Option("--format")] = Fmt.json,
+    fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="exit 3 when drift is detected")] = False,
+) -> None:
+    """Compare two tables column by column; exit 0 (3 with --fail-on-drift and drift), 2 on a bad call or file."""
+    from airloop.drift import compare, drift_for_spec
+    from airloop.validation import read_table
+
+    ref = read_table(str(reference.resolve()) if reference.exists() else str(reference))
+    cur = read_table(str(current.resolve()) if current.exists() else str(current))
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if not wanted and not set(ref.columns) & set(cur.columns):
+        fail(f"{reference} and {current} share no column")
+    if pipeline:
+        spec = _spec(pipeline)
+        overrides = {"method": method.value}
+        if drift_share is not None:
+            overrides["drift_share"] = drift_share
+        if wanted:
+            overrides["columns"] = wanted
+        spec = spec.model_copy(update={"drift": spec.drift.model_copy(update=overrides)})
+        report = drift_for_spec(spec, ref, cur)
+    else:
+        share = 0.5 if drift_share is None else drift_share
+        report = compare(ref, cur, columns=wanted, method=method.value, drift_share=share)
+    if not report.features:
+        fail("no column of a kind drift can be measured on (numeric or categorical) is shared by both files")
+    typer.echo(json.dumps(report.to_dict(), indent=2) if format == Fmt.json else report.to_table())
+    raise typer.Exit(3 if fail_on_drift and report.drift_detected else 0)
+
+
 @app.command()
 def models(
     name: Annotated[str | None, typer.Argument(help="one pipeline (default: all)")] = None,

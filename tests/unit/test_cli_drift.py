@@ -1,0 +1,112 @@
+"""`airloop drift`: the JSON contract, exit codes (0, 3 with --fail-on-drift, 2 for bad calls), and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from airloop.datagen import generate
+
+pytestmark = pytest.mark.unit
+
+KEYS = {"drift_detected", "share_drifted", "drift_share", "n_reference", "n_current", "features"}
+FEATURE_KEYS = {
+    "kind",
+    "method",
+    "statistic",
+    "p_value",
+    "threshold",
+    "drifted",
+    "missing_share_reference",
+    "missing_share_current",
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("drift-cli")
+    out = {
+        "ref": generate("fraud", rows=4000, seed=1, labels=True),
+        "clean": generate("fraud", rows=4000, seed=2),
+        "shifted": generate("fraud", rows=4000, seed=3, drift="covariate"),
+    }
+    paths = {}
+    for name, df in out.items():
+        paths[name] = root / f"{name}.parquet"
+        df.to_parquet(paths[name])
+    paths["csv"] = root / "shifted.csv"
+    out["shifted"].to_csv(paths["csv"], index=False)
+    paths["other"] = root / "other.parquet"
+    pd.DataFrame({"unrelated": [1, 2, 3]}).to_parquet(paths["other"])
+    paths["garbage"] = root / "garbage.parquet"
+    paths["garbage"].write_bytes(b"not parquet at all")
+    return paths
+
+
+@pytest.fixture
+def run(cli_main, tmp_path):
+    return lambda *args: cli_main(tmp_path, "drift", *args)
+
+
+def test_json_contract_and_no_drift_on_clean_data(run, files):
+    result = run("--reference", str(files["ref"]), "--current", str(files["clean"]), "--pipeline", "fraud_detection")
+    assert result.rc == 0, result
+    body = json.loads(result.stdout)
+    assert set(body) == KEYS
+    assert body["drift_detected"] is False
+    assert body["n_reference"] == 4000 and body["n_current"] == 4000
+    assert "transaction_id" not in body["features"] and "is_fraud" not in body["features"]
+    for feature in body["features"].values():
+        assert set(feature) == FEATURE_KEYS
+        assert feature["kind"] in ("numeric", "categorical")
+
+
+def test_covariate_drift_detected_and_fail_on_drift_exits_3(run, files):
+    args = ("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--pipeline", "fraud_detection")
+    assert json.loads(run(*args).stdout)["drift_detected"] is True
+    assert run(*args, "--fail-on-drift").rc == 3
+
+
+def test_csv_without_pipeline_infers_kinds(run, files):
+    result = run("--reference", str(files["ref"]), "--current", str(files["csv"]), "--columns", "amount,country")
+    body = json.loads(result.stdout)
+    assert result.rc == 0
+    assert set(body["features"]) == {"amount", "country"}
+    assert body["features"]["amount"]["kind"] == "numeric"
+    assert body["features"]["country"]["kind"] == "categorical"
+
+
+@pytest.mark.parametrize("method", ["ks", "wasserstein", "psi", "jensenshannon"])
+def test_forced_method_applies_to_numeric_columns(run, files, method):
+    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--method", method)
+    body = json.loads(result.stdout)
+    assert body["features"]["amount"]["method"] == method
+
+
+def test_table_format(run, files):
+    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--format", "table")
+    assert result.rc == 0
+    assert "drift detected: yes" in result.stdout and "amount" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--current", "{clean}", "--reference", "{missing}"), "no such file"),
+        (("--current", "{clean}", "--reference", "{garbage}"), "cannot read"),
+        (("--current", "{clean}", "--reference", "{other}"), "share no column"),
+        (("--current", "{clean}", "--reference", "{ref}", "--method", "bogus"), "bogus"),
+        (("--current", "{clean}", "--reference", "{ref}", "--drift-share", "2"), "drift-share"),
+        (("--current", "{clean}", "--reference", "{ref}", "--pipeline", "nope"), "unknown pipeline"),
+    ],
+    ids=["missing-file", "garbage", "no-shared-columns", "bad-method", "bad-share", "unknown-pipeline"],
+)
+def test_bad_calls_exit_2_with_one_message(run, files, tmp_path, args, message):
+    paths = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "nope.parquet")}
+    result = run(*(a.format(**paths) for a in args))
+    assert result.rc == 2, result
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
