@@ -1,0 +1,83 @@
+"""Drift monitoring against the champion's training data, on a real local MLflow store and DVC remote."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airloop import loop, monitor, registry
+from airloop.datagen import generate
+from airloop.loop import versioner_for
+
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
+NAME = "fraud_detection"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, settings_for, fast_spec):
+    root = tmp_path_factory.mktemp("monitor")
+    settings = settings_for(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        versioner = versioner_for(settings)
+        uri = loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=201), "first.parquet")
+        loop.process(fast_spec, settings, uri)
+        before_champion = monitor.check_pending(fast_spec, settings, versioner)
+        trained = loop.train(fast_spec, settings, trigger="manual")
+        loop.gate(fast_spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+        batches = {
+            "clean": generate("fraud", rows=3000, seed=202, labels=False),
+            "covariate": generate("fraud", rows=3000, seed=203, drift="covariate", labels=False),
+        }
+        ids = {}
+        for kind, df in batches.items():
+            ids[kind] = loop.process(fast_spec, settings, loop.land(fast_spec, settings, df, f"{kind}.parquet"))[
+                "batch_id"
+            ]
+        first = monitor.check_pending(fast_spec, settings, versioner)
+        second = monitor.check_pending(fast_spec, settings, versioner)
+        yield {
+            "settings": settings,
+            "before": before_champion,
+            "first": {r["batch_id"]: r for r in first},
+            "second": second,
+            "ids": ids,
+            "trained": trained,
+        }
+
+
+def test_nothing_to_compare_before_a_champion(world):
+    assert world["before"] is None
+
+
+def test_every_curated_batch_is_checked_once(world):
+    # The champion's own training batch is compared too (no drift), then nothing is checked twice.
+    assert set(world["ids"].values()) <= set(world["first"])
+    assert world["second"] == []
+
+
+def test_clean_batch_no_drift_covariate_batch_drift(world):
+    clean = world["first"][world["ids"]["clean"]]
+    drifted = world["first"][world["ids"]["covariate"]]
+    assert clean["drift_detected"] is False
+    assert drifted["drift_detected"] is True
+    assert drifted["share_drifted"] >= 0.5
+    assert drifted["top_drifted"], "the most drifted features are named"
+    assert drifted["reference_md5"] == world["trained"]["data_md5"], "reference found through the champion's lineage"
+
+
+def test_records_reports_and_mlflow_run(world):
+    settings = world["settings"]
+    checks = monitor.load_checks(settings, NAME)
+    assert {c["batch_id"] for c in checks} == set(world["first"])
+    check = world["first"][world["ids"]["covariate"]]
+    assert json.loads(json.dumps(check))["report"]["drift_detected"] is True
+    from airloop import storage
+
+    assert b"Drift detected" in storage.read_bytes(check["html_uri"])
+    assert storage.read_bytes(check["png_uri"])[:4] == b"\x89PNG"
+    run = registry.client(settings.tracking_uri).get_run(check["mlflow_run_id"])
+    assert run.data.tags["batch_id"] == check["batch_id"]
+    assert run.data.metrics["share_drifted"] == pytest.approx(check["share_drifted"])
+    assert any(k.startswith("drift.") for k in run.data.metrics)
