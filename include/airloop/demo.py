@@ -3,7 +3,8 @@
 Batches land in the landing zone; the real scheduler does the rest (watcher → features → train → gate →
 score). This module only drops files and watches the runs through Airflow's REST API, printing one live
 line per stage, and on failure the failing task's log tail. Running it again reuses the running stack and
-lands new batches (new seeds), so the loop simply goes round again.
+lands new batches (new seeds), so the loop simply goes round again: a clean batch (the monitor finds no
+drift, nothing retrains), a drifted batch (drift event → retrain → gate), and a batch to score.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def run_demo(root: Path, *, rows: int = 40_000, timeout: int = 600, run_dir: Pat
 
 
 def _loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> bool:
-    from airloop import loop, storage
+    from airloop import loop, registry, storage
     from airloop.datagen import generate
     from airloop.registry import describe_models
     from airloop.settings import Settings
@@ -124,53 +125,124 @@ def _loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, 
     spec = find_spec(PIPELINE, settings.specs_dir)
     api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
     runs = RunWatcher(api)
-    dags = [f"{PIPELINE}__features", f"{PIPELINE}__train", f"{PIPELINE}__score"]
+    kinds = ("features", "train", "score", "monitor", "retrain")
+    dag = {k: f"{PIPELINE}__{k}" for k in kinds}
 
     def dags_ready():
         try:
-            return all(api.get(f"/dags/{d}").get("dag_id") == d for d in dags) or None
+            return all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None
         except AirloopError:
             return None
 
-    out.wait("DAGs parsed (features, train, score)", dags_ready, timeout)
+    out.wait("DAGs parsed (features, train, score, monitor, retrain)", dags_ready, timeout)
     landing = settings.location(spec.storage.landing)
     round_no = len(storage.list_files(landing, spec.storage.pattern))
-    decisions = []
+    decisions: list[dict[str, Any]] = []
+    chain: list[str] = []
 
-    def land(seed: int, labels: bool) -> str:
-        df = generate(spec.generator, rows=rows, seed=seed, labels=labels)
-        return loop.land(spec, settings, df, f"demo-{seed:04d}{'-labelled' if labels else ''}.parquet")
+    def land(seed: int, labels: bool, drift: str = "none") -> str:
+        df = generate(spec.generator, rows=rows, seed=seed, labels=labels, drift=drift)
+        name = f"demo-{seed:04d}{'-' + drift if drift != 'none' else ''}{'-labelled' if labels else ''}.parquet"
+        return loop.land(spec, settings, df, name)
 
-    for i in range(2):
-        seed = 100 + round_no + i
-        before = {d: runs.snapshot(d) for d in dags}
-        uri = land(seed, labels=True)
-        out.say(f"\nBatch {i + 1}: landed {uri.rsplit('/', 1)[-1]} ({rows} labelled rows)")
-        out.wait("validate → features → DVC (features DAG)", runs.finished_after(dags[0], before[dags[0]]), timeout)
-        out.wait("train → MLflow run → register (train DAG)", runs.finished_after(dags[1], before[dags[1]]), timeout)
-        entry = describe_models([PIPELINE], tracking_uri=settings.tracking_uri)[0]
-        latest = entry["versions"][-1]
-        decisions.append(latest)
-        out.say(f"  gate: v{latest['version']} {latest['gate']} — {latest['gate_reason']}")
+    def latest_version() -> dict[str, Any]:
+        return describe_models([PIPELINE], tracking_uri=settings.tracking_uri)[0]["versions"][-1]
 
-    seed = 100 + round_no + 2
-    before_score = runs.snapshot(dags[2])
-    uri = land(seed, labels=False)
-    out.say(f"\nBatch 3: landed {uri.rsplit('/', 1)[-1]} ({rows} rows to score, no labels)")
-    sha = storage.sha256(uri)
+    # 1. Bootstrap: the first labelled batch trains v1 (skipped when an earlier run left a champion).
+    if registry.champion_version(PIPELINE, settings.tracking_uri) is None:
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        uri = land(100 + round_no, labels=True)
+        out.say(f"\nBatch 1: landed {uri.rsplit('/', 1)[-1]} ({rows} labelled rows) — no champion yet")
+        out.wait(
+            "validate → features → DVC (features DAG)",
+            runs.finished_after(dag["features"], before["features"]),
+            timeout,
+        )
+        out.wait(
+            "train → MLflow run → register → gate (train DAG)",
+            runs.finished_after(dag["train"], before["train"]),
+            timeout,
+        )
+        decisions.append(latest_version())
+        out.say(f"  gate: v{decisions[-1]['version']} {decisions[-1]['gate']} — {decisions[-1]['gate_reason']}")
+    else:
+        out.say(f"\nChampion v{registry.champion_version(PIPELINE, settings.tracking_uri)} exists from an earlier run.")
+
+    # 2 and 3. A clean batch, then a drifted one: the monitor decides whether anything retrains.
+    for i, drift in ((2, "none"), (3, "covariate")):
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        t_land = time.time()
+        uri = land(100 + round_no + i, labels=True, drift=drift)
+        what = "clean" if drift == "none" else f"{drift}-drifted"
+        out.say(f"\nBatch {i}: landed {uri.rsplit('/', 1)[-1]} ({rows} labelled rows, {what})")
+        chain.append(f"{_clock(t_land)} batch {i} landed ({what})")
+        out.wait(
+            "validate → features → DVC (features DAG)",
+            runs.finished_after(dag["features"], before["features"]),
+            timeout,
+        )
+        check = out.wait(
+            "drift check vs the champion's training data (monitor DAG)", _check_of(settings, spec, uri), timeout
+        )
+        verdict = "DRIFT" if check["drift_detected"] else "no drift"
+        out.say(
+            f"  monitor: {verdict} — {check['share_drifted']:.0%} of features drifted "
+            f"(top: {', '.join(check['top_drifted'][:3]) or '-'}) vs champion v{check['champion_version']}"
+        )
+        chain.append(f"{_clock(check['checked_at'])} monitor: {verdict} ({check['share_drifted']:.0%})")
+        if not check["drift_detected"]:
+            out.wait(
+                "train DAG: new data alone does not retrain",
+                runs.finished_after(dag["train"], before["train"]),
+                timeout,
+            )
+            retrains = runs.snapshot(dag["retrain"]) - before["retrain"]
+            out.say(f"  retrain runs started: {len(retrains)} (expected 0)")
+            continue
+        out.wait(
+            "retrain → register → gate (retrain DAG)", runs.finished_after(dag["retrain"], before["retrain"]), timeout
+        )
+        latency = time.time() - t_land
+        decisions.append(latest_version())
+        d = decisions[-1]
+        out.say(f"  gate: v{d['version']} {d['gate']} — {d['gate_reason']}")
+        chain.append(f"{_clock(time.time())} retrain v{d['version']} (trigger {d['trigger']}) gate: {d['gate']}")
+        chain.append(f"drift-to-decision latency: {latency:.1f}s from landing the drifted batch")
+
+    # 4. A batch without labels is scored by the champion.
+    before_score = runs.snapshot(dag["score"])
+    uri = land(100 + round_no + 4, labels=False)
+    out.say(f"\nBatch 4: landed {uri.rsplit('/', 1)[-1]} ({rows} rows to score, no labels)")
     from airloop.ingest import batch_id_for
     from airloop.scoring import predictions_uri
 
-    pred_uri = predictions_uri(settings, spec, batch_id_for(uri, sha))
-    poll_runs = runs.finished_after(dags[2], before_score)
+    pred_uri = predictions_uri(settings, spec, batch_id_for(uri, storage.sha256(uri)))
+    poll_runs = runs.finished_after(dag["score"], before_score)
     out.wait(
         "score with models:/fraud_detection@champion",
         lambda: (poll_runs() and None) or (pred_uri if storage.exists(pred_uri) else None),
         timeout,
     )
+    out.say("\nThe drift chain:")
+    for line in chain:
+        out.say(f"  {line}")
 
     _summary(out, settings, info, decisions, pred_uri)
     return True
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def _check_of(settings, spec, raw_uri: str) -> Callable[[], dict[str, Any] | None]:
+    """Poll for the monitor's drift check of the batch behind `raw_uri`."""
+    from airloop import storage
+    from airloop.ingest import batch_id_for
+    from airloop.monitor import load_checks
+
+    batch_id = batch_id_for(raw_uri, storage.sha256(raw_uri))
+    return lambda: next((c for c in load_checks(settings, spec.name) if c["batch_id"] == batch_id), None)
 
 
 def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict], pred_uri: str) -> None:
@@ -193,7 +265,9 @@ def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict
     out.say(f"training data     DVC md5 {champ['data_md5']}")
     out.say("gate decisions this run:")
     for d in decisions:
-        out.say(f"  v{d['version']}: {d['gate']} — {d['gate_reason']}")
+        out.say(f"  v{d['version']} ({d['trigger']}): {d['gate']} — {d['gate_reason']}")
+    if not decisions:
+        out.say("  none: no batch this run was a reason to retrain")
     out.say(f"scored batch      {len(preds)} rows → {storage.local_path(pred_uri)}")
     out.say(
         f"                  model versions in file: {sorted(preds['model_version'].unique().tolist())}, "

@@ -44,8 +44,9 @@ def train(
 ) -> dict[str, Any]:
     """Assemble + version the training set, fit, log and register one model version.
 
-    New data that brings no new labelled batch (e.g. a batch sent only for scoring) trains nothing: the result
-    is `{"skipped": reason}` when the training window is the one the champion was trained on.
+    Returns `{"skipped": reason}` instead of training when there is nothing to learn: the training window is the
+    one the newest version was trained on (e.g. a batch sent only for scoring), or new data arrived while a
+    champion exists and the spec leaves retraining to drift. A manual run always trains.
     """
     import pandas as pd
 
@@ -54,11 +55,18 @@ def train(
 
     versioner = versioner_for(settings)
     records = ingest.load_records(settings, spec.name)
-    if trigger == "new_data":
-        window = ",".join(r.batch_id for r in training.training_window(spec, records))
+    if trigger == "new_data" and not spec.training.retrain_on_new_data:
         champion = registry.version_tags(spec.name, registry.CHAMPION, tracking_uri=settings.tracking_uri)
-        if window and champion.get("training_batches") == window:
-            return {"skipped": f"no new labelled batch since champion v{champion['version']}: nothing to learn"}
+        if champion:
+            return {
+                "skipped": f"champion v{champion['version']} exists and training.retrain_on_new_data is false: "
+                "retraining is drift-driven"
+            }
+    if trigger != "manual":
+        window = ",".join(r.batch_id for r in training.training_window(spec, records))
+        newest = registry.latest_version_tags(spec.name, tracking_uri=settings.tracking_uri)
+        if window and newest.get("training_batches") == window:
+            return {"skipped": f"no new labelled batch since v{newest['version']}: nothing new to learn"}
     data = training.assemble_training_set(spec, records, versioner)
 
     split = training.time_split(pd.read_parquet(data.path), spec)

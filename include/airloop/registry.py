@@ -165,6 +165,18 @@ def version_tags(name: str, alias: str, *, tracking_uri: str) -> dict[str, str]:
     return {**(mv.tags or {}), "version": str(mv.version)}
 
 
+def latest_version_tags(name: str, *, tracking_uri: str) -> dict[str, str]:
+    """Tags of the newest registered version (plus `version`); empty when the model has none."""
+    try:
+        versions = client(tracking_uri).search_model_versions(f"name='{name}'")
+    except Exception:
+        return {}
+    if not versions:
+        return {}
+    mv = max(versions, key=lambda m: int(m.version))
+    return {**(mv.tags or {}), "version": str(mv.version)}
+
+
 def _alias(c: MlflowClient, name: str, alias: str) -> str | None:
     try:
         return str(c.get_model_version_by_alias(name, alias).version)

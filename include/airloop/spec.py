@@ -100,8 +100,15 @@ class SplitSpec(_Strict):
 
 
 class TrainingSpec(_Strict):
+    """What a model trains on, and when new data alone is reason enough to retrain.
+
+    With `retrain_on_new_data` false (the default) the first model trains as soon as labelled data arrives; after
+    that, retraining is driven by drift (or a schedule, or a person), not by every new batch.
+    """
+
     window_batches: Annotated[int, Field(ge=1)] = 12
     min_rows: Annotated[int, Field(ge=10)] = 1000
+    retrain_on_new_data: bool = False
 
 
 class GateSpec(_Strict):

@@ -1,7 +1,8 @@
-"""DAG factory: three DAGs per pipeline spec, wired by assets.
+"""DAG factory: five DAGs per pipeline spec, wired by assets.
 
-    landing zone ──(AssetWatcher)──▶ <name>__features ──(features asset)──▶ <name>__train ──(champion asset)──┐
-                                                      └─────────────────────▶ <name>__score ◀─────────────────┘
+    landing zone ──(AssetWatcher)──▶ <name>__features ──(features)──▶ <name>__train ──(champion)──┐
+                                                     ├──(features)──▶ <name>__score ◀───────────────┤
+                                                     └──(features)──▶ <name>__monitor ──(drift)──▶ <name>__retrain
 
 Task bodies are one call into `airloop.loop`; heavy libraries (pandas, xgboost, mlflow, dvc) are imported
 there, at run time, never while the DAG file is parsed. Only URIs, md5s and versions travel through XCom.
@@ -19,6 +20,7 @@ import pendulum
 from airflow.sdk import Asset, AssetWatcher, Metadata, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airloop_airflow.sensors import DriftSensor
 from airloop_airflow.triggers import LandingZoneTrigger
 
 if TYPE_CHECKING:
@@ -54,6 +56,10 @@ def champion_asset(name: str) -> Asset:
     return Asset(name=f"airloop.{name}.champion", uri=f"airloop://{name}/champion", group="airloop")
 
 
+def drift_asset(name: str) -> Asset:
+    return Asset(name=f"airloop.{name}.drift", uri=f"airloop://{name}/drift", group="airloop")
+
+
 def landing_asset(spec: PipelineSpec, where: Settings) -> Asset:
     uri = where.location(spec.storage.landing)
     watcher = AssetWatcher(
@@ -73,6 +79,80 @@ def trigger_reason(context: dict[str, Any], name: str) -> str:
         return "new_data"
     run_type = str(getattr(context.get("dag_run"), "run_type", "") or "")
     return "schedule" if "scheduled" in run_type else "manual"
+
+
+def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
+    """Lineage of a drift-triggered run: which batch drifted, how much, against which champion."""
+    tags: dict[str, str] = {}
+    for asset, events in (context.get("triggering_asset_events") or {}).items():
+        if getattr(asset, "name", "") != f"airloop.{name}.drift":
+            continue
+        for event in events:
+            extra = event.extra or {}
+            tags.update(
+                {
+                    "drift.batch": str(extra.get("batch_id", "")),
+                    "drift.share": f"{float(extra.get('share_drifted', 0)):.4f}",
+                    "drift.top": ",".join(extra.get("top_drifted", [])),
+                    "drift.champion_version": str(extra.get("champion_version", "")),
+                }
+            )
+    return tags
+
+
+def _train_gate_announce(name: str, champion: Asset) -> None:
+    """train → gate → announce, shared by the new-data DAG (`__train`) and the drift DAG (`__retrain`)."""
+
+    @task
+    def train() -> dict[str, Any]:
+        """Version the training set, fit XGBoost, log the MLflow run, register a model version."""
+        from airloop import loop
+        from airloop.registry import git_sha
+
+        context = get_current_context()
+        reason = trigger_reason(context, name)
+        dag_run = context["dag_run"]
+        result = loop.train(
+            _spec(name),
+            settings(),
+            trigger=reason,
+            git_sha=os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
+            extra_tags={
+                "airflow_dag_id": dag_run.dag_id,
+                "airflow_run_id": dag_run.run_id,
+                **_drift_tags(context, name),
+            },
+        )
+        if "skipped" in result:
+            raise AirflowSkipException(result["skipped"])
+        log.info(
+            "registered %s v%s on %s (device %s, trigger %s): %s",
+            name,
+            result["version"],
+            result["data_md5"],
+            result["device"],
+            reason,
+            result["metrics"],
+        )
+        return result
+
+    @task
+    def gate(result: dict[str, Any]) -> dict[str, Any]:
+        """Challenger vs champion on the challenger's holdout; moves the `champion` alias only on a win."""
+        from airloop import loop
+
+        decision = loop.gate(_spec(name), settings(), version=result["version"], data_md5=result["data_md5"])
+        log.info("gate: v%s %s — %s", decision["version"], decision["decision"], decision["reason"])
+        return decision
+
+    @task(outlets=[champion])
+    def announce(decision: dict[str, Any]):
+        """Emit the champion asset (which re-runs scoring) only when the champion changed."""
+        if decision["decision"] != "promoted":
+            raise AirflowSkipException(f"v{decision['version']} not promoted: {decision['reason']}")
+        yield Metadata(champion, {"version": decision["version"], "reason": decision["reason"]})
+
+    announce(gate(train()))
 
 
 def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
@@ -156,51 +236,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         **common,
     )
     def train_dag():
-        @task
-        def train() -> dict[str, Any]:
-            """Version the training set, fit XGBoost, log the MLflow run, register a model version."""
-            from airloop import loop
-            from airloop.registry import git_sha
-
-            context = get_current_context()
-            reason = trigger_reason(context, name)
-            dag_run = context["dag_run"]
-            result = loop.train(
-                _spec(name),
-                settings(),
-                trigger=reason,
-                git_sha=os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
-                extra_tags={"airflow_dag_id": dag_run.dag_id, "airflow_run_id": dag_run.run_id},
-            )
-            if "skipped" in result:
-                raise AirflowSkipException(result["skipped"])
-            log.info(
-                "registered %s v%s on %s (device %s): %s",
-                name,
-                result["version"],
-                result["data_md5"],
-                result["device"],
-                result["metrics"],
-            )
-            return result
-
-        @task
-        def gate(result: dict[str, Any]) -> dict[str, Any]:
-            """Challenger vs champion on the challenger's holdout; moves the `champion` alias only on a win."""
-            from airloop import loop
-
-            decision = loop.gate(_spec(name), settings(), version=result["version"], data_md5=result["data_md5"])
-            log.info("gate: v%s %s — %s", decision["version"], decision["decision"], decision["reason"])
-            return decision
-
-        @task(outlets=[champion])
-        def announce(decision: dict[str, Any]):
-            """Emit the champion asset (which re-runs scoring) only when the champion changed."""
-            if decision["decision"] != "promoted":
-                raise AirflowSkipException(f"v{decision['version']} not promoted: {decision['reason']}")
-            yield Metadata(champion, {"version": decision["version"], "reason": decision["reason"]})
-
-        announce(gate(train()))
+        _train_gate_announce(name, champion)
 
     @dag(
         dag_id=f"{name}__score",
@@ -221,7 +257,49 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
 
         score()
 
-    return {d.dag_id: d for d in (features_dag(), train_dag(), score_dag())}
+    drift = drift_asset(name)
+
+    @dag(
+        dag_id=f"{name}__monitor",
+        schedule=features,
+        max_active_runs=1,
+        doc_md=f"Compare each new curated batch of **{name}** with the champion's training data; emit "
+        f"`airloop.{name}.drift` when the share of drifted features reaches {spec.drift.drift_share:.0%}.",
+        **common,
+    )
+    def monitor_dag():
+        check = DriftSensor(task_id="check_drift", pipeline=name, poke_interval=5, timeout=6 * 3600, soft_fail=True)
+
+        @task(outlets=[drift])
+        def emit(results: list[dict[str, Any]]):
+            """One drift event per drifted batch (scores, batch, champion version); nothing when none drifted."""
+            drifted = [r for r in results if r["drift_detected"]]
+            for r in results:
+                log.info(
+                    "%s: %s, %.0f%% of features drifted",
+                    r["batch_id"],
+                    "DRIFT" if r["drift_detected"] else "no drift",
+                    100 * r["share_drifted"],
+                )
+            if not drifted:
+                raise AirflowSkipException(f"no drift in {len(results)} batch(es)")
+            for r in drifted:
+                keys = ("batch_id", "champion_version", "share_drifted", "top_drifted", "mlflow_run_id", "html_uri")
+                yield Metadata(drift, {k: r[k] for k in keys})
+
+        emit(check.output)
+
+    @dag(
+        dag_id=f"{name}__retrain",
+        schedule=drift,
+        max_active_runs=1,
+        doc_md=f"Continuous training of **{name}**: retrain on drift, gate against the champion, promote or not.",
+        **common,
+    )
+    def retrain_dag():
+        _train_gate_announce(name, champion)
+
+    return {d.dag_id: d for d in (features_dag(), train_dag(), score_dag(), monitor_dag(), retrain_dag())}
 
 
 def build_all(specs_dir: str | None = None) -> dict[str, DAG]:

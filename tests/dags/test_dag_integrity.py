@@ -13,7 +13,7 @@ pytestmark = pytest.mark.dags
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "include" / "pipelines").glob("*.yaml"))
-KINDS = ("features", "train", "score")
+KINDS = ("features", "train", "score", "monitor", "retrain")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_there_is_a_spec():
 
 
 @pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.stem)
-def test_every_spec_builds_three_dags(dagbag, spec_path):
+def test_every_spec_builds_its_dags(dagbag, spec_path):
     name = spec_path.stem
     assert {f"{name}__{k}" for k in KINDS} <= set(dagbag.dag_ids)
 
@@ -77,11 +77,27 @@ def test_assets_wire_the_loop(dagbag, spec_path):
     assert score_assets == {f"airloop.{name}.features", f"airloop.{name}.champion"}
     assert features.max_active_runs == 1 and train.max_active_runs == 1
 
+    monitor = dagbag.dags[f"{name}__monitor"]
+    retrain = dagbag.dags[f"{name}__retrain"]
+    assert {a.name for a in _assets(monitor.timetable.asset_condition)} == {f"airloop.{name}.features"}
+    assert {a.name for a in _assets(retrain.timetable.asset_condition)} == {f"airloop.{name}.drift"}
+    assert [o.name for o in monitor.get_task("emit").outlets] == [f"airloop.{name}.drift"]
+    assert [o.name for o in retrain.get_task("announce").outlets] == [f"airloop.{name}.champion"]
+    assert retrain.max_active_runs == 1
+    sensor = monitor.get_task("check_drift")
+    assert sensor.mode == "reschedule", "drift statistics run in a worker slot, released between pokes"
+
 
 def test_task_graph(dagbag):
     for spec_path in SPECS:
         name = spec_path.stem
-        assert [t.task_id for t in dagbag.dags[f"{name}__train"].topological_sort()] == ["train", "gate", "announce"]
+        for kind in ("train", "retrain"):
+            assert [t.task_id for t in dagbag.dags[f"{name}__{kind}"].topological_sort()] == [
+                "train",
+                "gate",
+                "announce",
+            ]
+        assert [t.task_id for t in dagbag.dags[f"{name}__monitor"].topological_sort()] == ["check_drift", "emit"]
         assert [t.task_id for t in dagbag.dags[f"{name}__features"].topological_sort()] == [
             "discover",
             "process",

@@ -44,6 +44,18 @@ def _wait(poll, timeout=STAGE_TIMEOUT, interval=1.0):
     raise TimeoutError(f"not done after {timeout}s")
 
 
+def _check_of(settings, raw_uri):
+    """Poll for the drift check of the batch behind `raw_uri` (written by the monitor DAG)."""
+    from airloop.monitor import load_checks
+
+    batch_id = batch_id_for(raw_uri, storage.sha256(raw_uri))
+
+    def poll():
+        return next((c for c in load_checks(settings, NAME) if c["batch_id"] == batch_id), None)
+
+    return poll
+
+
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("stack")
@@ -54,7 +66,7 @@ def loop(tmp_path_factory):
         spec = find_spec(NAME, settings.specs_dir)
         api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
         runs = RunWatcher(api)
-        dag = {k: f"{NAME}__{k}" for k in ("features", "train", "score")}
+        dag = {k: f"{NAME}__{k}" for k in ("features", "train", "score", "monitor", "retrain")}
         _wait(lambda: all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None)
         landing = settings.location(spec.storage.landing)
         facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag, "runs": runs}
@@ -72,13 +84,14 @@ def loop(tmp_path_factory):
         facts["train_run_1"] = _wait(runs.finished_after(dag["train"], before["train"]))
         facts["after_round_1"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
 
-        # Round 2: a second labelled batch → retrain → gate against the champion on the same holdout.
+        # Round 2: a clean labelled batch. The monitor finds no drift, so nothing retrains (the spec leaves
+        # retraining to drift once a champion exists).
         before = {k: runs.snapshot(d) for k, d in dag.items()}
-        land(generate("fraud", rows=ROWS, seed=13, labels=True), "round2.parquet")
+        clean = land(generate("fraud", rows=ROWS, seed=13, labels=True), "round2-clean.parquet")
+        facts["clean_check"] = _wait(_check_of(settings, clean))
         facts["train_run_2"] = _wait(runs.finished_after(dag["train"], before["train"]))
-        facts["after_round_2"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
 
-        # Round 3: the same content as round 1 re-delivered under a new name, and a batch to score.
+        # Round 3: the same bytes as round 1 re-delivered under a new name, and a batch to score.
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         storage.copy(good, storage.join_uri(landing, "round3-redelivered-bytes.parquet"))
         to_score = land(generate("fraud", rows=3000, seed=14, labels=False), "round3-score.parquet")
@@ -87,6 +100,16 @@ def loop(tmp_path_factory):
         facts["predictions"] = pd.read_parquet(storage.local_path(pred))
         facts["features_run_3"] = _wait(runs.finished_after(dag["features"], before["features"]))
         facts["train_run_3"] = _wait(runs.finished_after(dag["train"], before["train"]))
+        _wait(_check_of(settings, to_score))
+        facts["retrain_runs_before_drift"] = runs.snapshot(dag["retrain"])
+        facts["after_round_3"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+
+        # Round 4: a labelled batch with covariate drift → drift event → retrain → gate.
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        drifted = land(generate("fraud", rows=ROWS, seed=15, labels=True, drift="covariate"), "round4-drift.parquet")
+        facts["drift_batch"] = batch_id_for(drifted, storage.sha256(drifted))
+        facts["drift_check"] = _wait(_check_of(settings, drifted))
+        facts["retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
         facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
         yield facts
     finally:
@@ -116,20 +139,33 @@ def test_lineage_tags_on_version_and_run(loop):
     assert "feature_importance.png" in artifacts
 
 
-def test_second_version_is_gated_on_the_same_holdout(loop):
-    second = loop["after_round_2"]
-    v2 = next(v for v in second["versions"] if v["version"] == "2")
+def test_clean_batch_never_starts_a_retrain(loop):
+    api, dag = loop["api"], loop["dag"]
+    assert loop["clean_check"]["drift_detected"] is False
+    assert loop["clean_check"]["champion_version"] == "1"
+    states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["train"], loop["train_run_2"]["dag_run_id"])}
+    assert states["train"] == "skipped", "new data alone does not retrain once a champion exists"
+    assert loop["retrain_runs_before_drift"] == set(), "no drift, no retrain"
+    assert [v["version"] for v in loop["after_round_3"]["versions"]] == ["1"]
+
+
+def test_drifted_batch_retrains_gates_and_records_why(loop):
+    check = loop["drift_check"]
+    assert check["drift_detected"] is True and check["share_drifted"] >= 0.5
+    final = loop["final"]
+    v2 = next(v for v in final["versions"] if v["version"] == "2")
+    assert v2["trigger"] == "drift"
     assert v2["gate"] in ("promoted", "rejected")
-    c = client(loop["settings"].tracking_uri)
-    tags = c.get_model_version(NAME, "2").tags
+    tags = client(loop["settings"].tracking_uri).get_model_version(NAME, "2").tags
+    assert tags["drift.batch"] == loop["drift_batch"]
+    assert float(tags["drift.share"]) == pytest.approx(check["share_drifted"], abs=1e-4)
+    assert tags["drift.champion_version"] == "1"
+    assert loop["drift_batch"] in tags["training_batches"], "the retrain learns from the drifted batch"
+    # Gated against the champion on the challenger's holdout; exactly one champion either way.
     assert tags["gate.champion_version"] == "1"
     assert float(tags["gate.challenger_score"]) >= 0 and float(tags["gate.champion_score"]) >= 0
-    expected = "2" if v2["gate"] == "promoted" else "1"
-    assert second["champion"] == expected
-    if v2["gate"] == "rejected":
-        assert second["challenger"] == "2"
-    # Exactly one version carries the champion alias.
-    assert sum("champion" in v["aliases"] for v in second["versions"]) == 1
+    assert final["champion"] == ("2" if v2["gate"] == "promoted" else "1")
+    assert sum("champion" in v["aliases"] for v in final["versions"]) == 1
 
 
 def test_broken_batch_is_quarantined_and_raw_kept(loop):
@@ -168,7 +204,6 @@ def test_unlabelled_batch_trains_nothing(loop):
     api, dag = loop["api"], loop["dag"]
     states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["train"], loop["train_run_3"]["dag_run_id"])}
     assert states["train"] == "skipped"
-    assert len(loop["final"]["versions"]) == len(loop["after_round_2"]["versions"])
 
 
 def test_scoring_uses_the_champion(loop):

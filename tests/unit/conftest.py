@@ -50,6 +50,7 @@ def fast_spec(_spec_data) -> PipelineSpec:
     data = copy.deepcopy(_spec_data)
     data["model"].update(device="cpu", num_boost_round=40, early_stopping_rounds=10, nthread=1)
     data["training"]["min_rows"] = 100
+    data["training"]["retrain_on_new_data"] = True  # the registry round trip retrains on each new batch
     return parse_spec(data, "fast_spec")
 
 

@@ -81,3 +81,27 @@ def test_records_reports_and_mlflow_run(world):
     assert run.data.tags["batch_id"] == check["batch_id"]
     assert run.data.metrics["share_drifted"] == pytest.approx(check["share_drifted"])
     assert any(k.startswith("drift.") for k in run.data.metrics)
+
+
+def test_new_data_does_not_retrain_once_a_champion_exists_unless_the_spec_says_so(tmp_path, settings_for, spec_dict):
+    """With retrain_on_new_data false (the shipped default) new labelled data after v1 trains nothing: drift does."""
+    from airloop.spec import parse_spec
+
+    spec_dict["model"].update(device="cpu", num_boost_round=20, early_stopping_rounds=5, nthread=1)
+    spec_dict["training"].update(min_rows=100, retrain_on_new_data=False)
+    spec = parse_spec(spec_dict, "drift_driven")
+    settings = settings_for(tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        for seed in (301, 302):
+            loop.process(
+                spec, settings, loop.land(spec, settings, generate("fraud", rows=2000, seed=seed), f"{seed}.pq")
+            )
+            result = loop.train(spec, settings, trigger="new_data")
+            if "version" in result:
+                loop.gate(spec, settings, version=result["version"], data_md5=result["data_md5"])
+        assert "retraining is drift-driven" in result["skipped"]
+        drift = loop.train(spec, settings, trigger="drift")
+        assert drift["version"] == "2", "drift retrains on the window that now includes the new batch"
+        again = loop.train(spec, settings, trigger="drift")
+        assert "nothing new to learn" in again["skipped"], "the same window never trains twice"

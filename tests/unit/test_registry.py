@@ -297,7 +297,7 @@ def test_new_data_without_a_new_labelled_batch_trains_nothing(state, fast_spec, 
         result = loop.train(fast_spec, state.settings, trigger="new_data", git_sha=GIT)
     finally:
         registry.promote(NAME, champion, tracking_uri=uri, actor="unit")
-    assert result == {"skipped": "no new labelled batch since champion v2: nothing to learn"}
+    assert result == {"skipped": "no new labelled batch since v2: nothing new to learn"}
     assert len(_client(state).search_model_versions(f"name='{NAME}'")) == 2
 
 
