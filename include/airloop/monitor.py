@@ -4,7 +4,8 @@ The reference is found through the champion's lineage — its `data_md5` tag res
 DVC — and the comparison runs on the model's feature columns, i.e. on what the model actually sees. Every check
 leaves a record (`state/<pipeline>/drift/<batch>.json`, with an HTML report and a PNG summary beside it) and an
 MLflow run in the `airloop-<pipeline>-monitoring` experiment with the per-feature scores as metrics, so drift can be
-charted over time. A batch is checked once; with no champion yet there is nothing to compare with.
+charted over time. Labelled batches also measure the champion's live metric (performance decay). A batch is
+checked once; with no champion yet there is nothing to compare with.
 """
 
 from __future__ import annotations
@@ -84,11 +85,39 @@ def check_pending(spec: PipelineSpec, settings: Settings, versioner: DataVersion
                 versioner.restore(rec.md5, local)
             current = pd.read_parquet(local)
             report = compare_features(spec, reference, current)
-            results.append(_record(spec, settings, rec.batch_id, champion, report, reference, current, Path(tmp)))
+            performance = live_performance(spec, settings, champion, current) if rec.has_labels else None
+            results.append(
+                _record(spec, settings, rec.batch_id, champion, report, reference, current, Path(tmp), performance)
+            )
     return results
 
 
-def _record(spec, settings, batch_id, champion, report, reference, current, tmp: Path) -> dict[str, Any]:
+def live_performance(spec: PipelineSpec, settings: Settings, champion: dict[str, str], batch) -> dict[str, Any]:
+    """The champion's metric on a labelled batch vs the score it had on its holdout; decayed if it fell too far.
+
+    This catches concept drift, which input statistics cannot see: the inputs look the same, the answers changed.
+    """
+    from airloop.training import evaluate
+
+    metric = spec.performance.metric or spec.gate.metric
+    booster = registry.load_booster(spec.name, champion["version"], settings.tracking_uri)
+    live = evaluate(booster, batch, list(booster.feature_names), spec.label.column)[metric]
+    baseline = float(champion.get(f"metric.{metric}", "nan"))
+    drop = (live - baseline) if metric == "log_loss" else (baseline - live)
+    decayed = bool(drop > spec.performance.max_drop)  # NaN (no baseline, one class) compares False
+    return {
+        "metric": metric,
+        "baseline": None if baseline != baseline else baseline,
+        "live": None if live != live else float(live),
+        "drop": None if drop != drop else float(drop),
+        "max_drop": spec.performance.max_drop,
+        "decayed": decayed,
+    }
+
+
+def _record(
+    spec, settings, batch_id, champion, report, reference, current, tmp: Path, performance: dict | None = None
+) -> dict[str, Any]:
     from airloop.drift.html import render_html, summary_png
 
     html = render_html(report, reference, current, tmp / f"{batch_id}.html", title=f"{spec.name}: drift of {batch_id}")
@@ -103,13 +132,26 @@ def _record(spec, settings, batch_id, champion, report, reference, current, tmp:
         "drift_detected": report.drift_detected,
         "share_drifted": report.share_drifted,
         "top_drifted": drifted[:5],
+        "performance": performance,
+        "decayed": bool(performance and performance["decayed"]),
         "html_uri": storage.write_bytes(_record_uri(settings, spec.name, batch_id, "html"), html.read_bytes()),
         "png_uri": storage.write_bytes(_record_uri(settings, spec.name, batch_id, "png"), png.read_bytes()),
-        "mlflow_run_id": _log_to_mlflow(spec, settings, batch_id, champion, report, html, png),
+        "mlflow_run_id": _log_to_mlflow(spec, settings, batch_id, champion, report, html, png, performance),
         "report": report.to_dict(),
     }
     # Written last: a check that died half-way is simply done again.
     storage.write_bytes(_record_uri(settings, spec.name, batch_id), json.dumps(summary, indent=2).encode())
+    if performance:
+        log.info(
+            "%s batch %s: champion v%s live %s %s vs holdout %s: %s",
+            spec.name,
+            batch_id,
+            champion["version"],
+            performance["metric"],
+            performance["live"],
+            performance["baseline"],
+            "DECAY" if performance["decayed"] else "ok",
+        )
     log.info(
         "%s batch %s vs champion v%s: %s (%.0f%% of features drifted; top %s)",
         spec.name,
@@ -122,7 +164,7 @@ def _record(spec, settings, batch_id, champion, report, reference, current, tmp:
     return summary
 
 
-def _log_to_mlflow(spec, settings, batch_id, champion, report, html: Path, png: Path) -> str:
+def _log_to_mlflow(spec, settings, batch_id, champion, report, html: Path, png: Path, performance=None) -> str:
     from airloop.registry import client
 
     c = client(settings.tracking_uri)
@@ -144,6 +186,8 @@ def _log_to_mlflow(spec, settings, batch_id, champion, report, html: Path, png: 
 
     now = int(time.time() * 1000)
     metrics = [Metric("share_drifted", report.share_drifted, now, 0)]
+    if performance and performance["live"] is not None:
+        metrics.append(Metric(f"live_{performance['metric']}", performance["live"], now, 0))
     metrics += [Metric(f"drift.{n}", f.statistic, now, 0) for n, f in report.features.items()]
     c.log_batch(run.info.run_id, metrics=metrics)
     c.log_artifact(run.info.run_id, str(html))

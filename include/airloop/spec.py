@@ -130,6 +130,17 @@ class DriftSpec(_Strict):
     columns: list[str] | None = None
 
 
+class PerformanceSpec(_Strict):
+    """Performance decay: on labelled feedback batches, the champion's live metric against its holdout score.
+
+    A drop of more than `max_drop` (absolute, in the metric's own units; a rise for log_loss) means decay, which
+    retrains like drift does. `metric` defaults to the gate's metric.
+    """
+
+    metric: Literal["pr_auc", "roc_auc", "log_loss"] | None = None
+    max_drop: Annotated[float, Field(gt=0.0)] = 0.1
+
+
 class SchedulesSpec(_Strict):
     """Cron strings or presets; data-aware schedules (assets) are implied by the loop itself."""
 
@@ -166,6 +177,7 @@ class PipelineSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
     schedules: SchedulesSpec = Field(default_factory=SchedulesSpec)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -60,6 +60,10 @@ def drift_asset(name: str) -> Asset:
     return Asset(name=f"airloop.{name}.drift", uri=f"airloop://{name}/drift", group="airloop")
 
 
+def decay_asset(name: str) -> Asset:
+    return Asset(name=f"airloop.{name}.decay", uri=f"airloop://{name}/decay", group="airloop")
+
+
 def landing_asset(spec: PipelineSpec, where: Settings) -> Asset:
     uri = where.location(spec.storage.landing)
     watcher = AssetWatcher(
@@ -75,6 +79,8 @@ def trigger_reason(context: dict[str, Any], name: str) -> str:
     names = {getattr(asset, "name", "") for asset in events.keys()}
     if f"airloop.{name}.drift" in names:
         return "drift"
+    if f"airloop.{name}.decay" in names:
+        return "decay"
     if f"airloop.{name}.features" in names:
         return "new_data"
     run_type = str(getattr(context.get("dag_run"), "run_type", "") or "")
@@ -82,21 +88,22 @@ def trigger_reason(context: dict[str, Any], name: str) -> str:
 
 
 def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
-    """Lineage of a drift-triggered run: which batch drifted, how much, against which champion."""
+    """Lineage of a drift- or decay-triggered run: which batch, how much, against which champion."""
     tags: dict[str, str] = {}
     for asset, events in (context.get("triggering_asset_events") or {}).items():
-        if getattr(asset, "name", "") != f"airloop.{name}.drift":
+        kind = getattr(asset, "name", "").removeprefix(f"airloop.{name}.")
+        if kind not in ("drift", "decay"):
             continue
         for event in events:
             extra = event.extra or {}
-            tags.update(
-                {
-                    "drift.batch": str(extra.get("batch_id", "")),
-                    "drift.share": f"{float(extra.get('share_drifted', 0)):.4f}",
-                    "drift.top": ",".join(extra.get("top_drifted", [])),
-                    "drift.champion_version": str(extra.get("champion_version", "")),
-                }
-            )
+            tags[f"{kind}.batch"] = str(extra.get("batch_id", ""))
+            tags[f"{kind}.champion_version"] = str(extra.get("champion_version", ""))
+            if kind == "drift":
+                tags["drift.share"] = f"{float(extra.get('share_drifted', 0)):.4f}"
+                tags["drift.top"] = ",".join(extra.get("top_drifted", []))
+            else:
+                perf = extra.get("performance") or {}
+                tags.update({f"decay.{k}": str(perf.get(k)) for k in ("metric", "baseline", "live", "drop")})
     return tags
 
 
@@ -257,7 +264,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
 
         score()
 
-    drift = drift_asset(name)
+    drift, decay = drift_asset(name), decay_asset(name)
 
     @dag(
         dag_id=f"{name}__monitor",
@@ -270,8 +277,10 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
     def monitor_dag():
         check = DriftSensor(task_id="check_drift", pipeline=name, poke_interval=5, timeout=6 * 3600, soft_fail=True)
 
+        keys = ("batch_id", "champion_version", "share_drifted", "top_drifted", "mlflow_run_id", "html_uri")
+
         @task(outlets=[drift])
-        def emit(results: list[dict[str, Any]]):
+        def emit_drift(results: list[dict[str, Any]]):
             """One drift event per drifted batch (scores, batch, champion version); nothing when none drifted."""
             drifted = [r for r in results if r["drift_detected"]]
             for r in results:
@@ -284,16 +293,38 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             if not drifted:
                 raise AirflowSkipException(f"no drift in {len(results)} batch(es)")
             for r in drifted:
-                keys = ("batch_id", "champion_version", "share_drifted", "top_drifted", "mlflow_run_id", "html_uri")
                 yield Metadata(drift, {k: r[k] for k in keys})
 
-        emit(check.output)
+        @task(outlets=[decay])
+        def emit_decay(results: list[dict[str, Any]]):
+            """One decay event per labelled batch on which the champion's live metric fell more than allowed."""
+            decayed = [r for r in results if r.get("decayed")]
+            for r in results:
+                if r.get("performance"):
+                    p = r["performance"]
+                    log.info(
+                        "%s: live %s %s vs holdout %s (drop %s, max %s)",
+                        r["batch_id"],
+                        p["metric"],
+                        p["live"],
+                        p["baseline"],
+                        p["drop"],
+                        p["max_drop"],
+                    )
+            if not decayed:
+                raise AirflowSkipException(f"no performance decay in {len(results)} batch(es)")
+            for r in decayed:
+                yield Metadata(decay, {**{k: r[k] for k in keys}, "performance": r["performance"]})
+
+        emit_drift(check.output)
+        emit_decay(check.output)
 
     @dag(
         dag_id=f"{name}__retrain",
-        schedule=drift,
+        schedule=(drift | decay),
         max_active_runs=1,
-        doc_md=f"Continuous training of **{name}**: retrain on drift, gate against the champion, promote or not.",
+        doc_md=f"Continuous training of **{name}**: retrain on drift or performance decay, gate against the "
+        "champion, promote or not.",
         **common,
     )
     def retrain_dag():

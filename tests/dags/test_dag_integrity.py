@@ -80,8 +80,12 @@ def test_assets_wire_the_loop(dagbag, spec_path):
     monitor = dagbag.dags[f"{name}__monitor"]
     retrain = dagbag.dags[f"{name}__retrain"]
     assert {a.name for a in _assets(monitor.timetable.asset_condition)} == {f"airloop.{name}.features"}
-    assert {a.name for a in _assets(retrain.timetable.asset_condition)} == {f"airloop.{name}.drift"}
-    assert [o.name for o in monitor.get_task("emit").outlets] == [f"airloop.{name}.drift"]
+    assert {a.name for a in _assets(retrain.timetable.asset_condition)} == {
+        f"airloop.{name}.drift",
+        f"airloop.{name}.decay",
+    }
+    assert [o.name for o in monitor.get_task("emit_drift").outlets] == [f"airloop.{name}.drift"]
+    assert [o.name for o in monitor.get_task("emit_decay").outlets] == [f"airloop.{name}.decay"]
     assert [o.name for o in retrain.get_task("announce").outlets] == [f"airloop.{name}.champion"]
     assert retrain.max_active_runs == 1
     sensor = monitor.get_task("check_drift")
@@ -97,7 +101,8 @@ def test_task_graph(dagbag):
                 "gate",
                 "announce",
             ]
-        assert [t.task_id for t in dagbag.dags[f"{name}__monitor"].topological_sort()] == ["check_drift", "emit"]
+        monitor = dagbag.dags[f"{name}__monitor"]
+        assert monitor.get_task("check_drift").downstream_task_ids == {"emit_drift", "emit_decay"}
         assert [t.task_id for t in dagbag.dags[f"{name}__features"].topological_sort()] == [
             "discover",
             "process",

@@ -110,6 +110,15 @@ def loop(tmp_path_factory):
         facts["drift_batch"] = batch_id_for(drifted, storage.sha256(drifted))
         facts["drift_check"] = _wait(_check_of(settings, drifted))
         facts["retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
+        facts["after_round_4"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+
+        # Round 5: concept drift — same inputs, a different fraud rule. The champion's live metric on these
+        # labelled rows falls → decay event → retrain.
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        concept = land(generate("fraud", rows=ROWS, seed=16, labels=True, drift="concept"), "round5-concept.parquet")
+        facts["decay_batch"] = batch_id_for(concept, storage.sha256(concept))
+        facts["decay_check"] = _wait(_check_of(settings, concept))
+        facts["decay_retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
         facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
         yield facts
     finally:
@@ -152,7 +161,7 @@ def test_clean_batch_never_starts_a_retrain(loop):
 def test_drifted_batch_retrains_gates_and_records_why(loop):
     check = loop["drift_check"]
     assert check["drift_detected"] is True and check["share_drifted"] >= 0.5
-    final = loop["final"]
+    final = loop["after_round_4"]
     v2 = next(v for v in final["versions"] if v["version"] == "2")
     assert v2["trigger"] == "drift"
     assert v2["gate"] in ("promoted", "rejected")
@@ -166,6 +175,22 @@ def test_drifted_batch_retrains_gates_and_records_why(loop):
     assert float(tags["gate.challenger_score"]) >= 0 and float(tags["gate.champion_score"]) >= 0
     assert final["champion"] == ("2" if v2["gate"] == "promoted" else "1")
     assert sum("champion" in v["aliases"] for v in final["versions"]) == 1
+
+
+def test_performance_decay_retrains_with_decay_tags(loop):
+    check = loop["decay_check"]
+    assert check["decayed"] is True, check["performance"]
+    versions = loop["final"]["versions"]
+    assert len(versions) == len(loop["after_round_4"]["versions"]) + 1
+    newest = versions[-1]
+    tags = client(loop["settings"].tracking_uri).get_model_version(NAME, newest["version"]).tags
+    assert loop["decay_batch"] in tags["training_batches"]
+    if check["drift_detected"]:  # inputs can look drifted too, relative to a champion trained on drifted data
+        assert newest["trigger"] in ("drift", "decay")
+    else:
+        assert newest["trigger"] == "decay"
+        assert tags["decay.batch"] == loop["decay_batch"]
+        assert float(tags["decay.drop"]) > 0.1
 
 
 def test_broken_batch_is_quarantined_and_raw_kept(loop):

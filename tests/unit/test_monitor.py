@@ -29,6 +29,8 @@ def world(tmp_path_factory, settings_for, fast_spec):
         batches = {
             "clean": generate("fraud", rows=3000, seed=202, labels=False),
             "covariate": generate("fraud", rows=3000, seed=203, drift="covariate", labels=False),
+            "clean_labelled": generate("fraud", rows=3000, seed=204, labels=True),
+            "concept": generate("fraud", rows=3000, seed=205, drift="concept", labels=True),
         }
         ids = {}
         for kind, df in batches.items():
@@ -65,6 +67,18 @@ def test_clean_batch_no_drift_covariate_batch_drift(world):
     assert drifted["share_drifted"] >= 0.5
     assert drifted["top_drifted"], "the most drifted features are named"
     assert drifted["reference_md5"] == world["trained"]["data_md5"], "reference found through the champion's lineage"
+
+
+def test_concept_drift_shows_as_performance_decay_not_input_drift(world):
+    concept = world["first"][world["ids"]["concept"]]
+    clean = world["first"][world["ids"]["clean_labelled"]]
+    assert concept["drift_detected"] is False, "concept drift leaves the inputs alone"
+    assert concept["decayed"] is True
+    perf = concept["performance"]
+    assert perf["metric"] == "pr_auc" and perf["baseline"] is not None
+    assert perf["drop"] == pytest.approx(perf["baseline"] - perf["live"])
+    assert perf["drop"] > clean["performance"]["drop"] + 0.1
+    assert world["first"][world["ids"]["clean"]]["performance"] is None, "no labels, no live metric"
 
 
 def test_records_reports_and_mlflow_run(world):
