@@ -131,11 +131,18 @@ def drift(
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="exit 3 when drift is detected")] = False,
 ) -> None:
     """Compare two tables column by column; exit 0 (3 with --fail-on-drift and drift), 2 on a bad call or file."""
-    from airloop.drift import compare, drift_for_spec
+    from airloop.drift import ParquetColumns, compare, drift_for_spec
     from airloop.validation import read_table
 
-    ref = read_table(str(reference.resolve()) if reference.exists() else str(reference))
-    cur = read_table(str(current.resolve()) if current.exists() else str(current))
+    def source(path: Path):
+        # Parquet is compared a column at a time (memory: one column per side); CSV has to be read whole.
+        if path.suffix.lower() == ".csv":
+            return read_table(str(path.resolve()) if path.exists() else str(path))
+        if path.is_dir():
+            fail(f"{path}: is a directory, not a file")
+        return ParquetColumns(path)
+
+    ref, cur = source(reference), source(current)
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if not wanted and not set(ref.columns) & set(cur.columns):
         fail(f"{reference} and {current} share no column")

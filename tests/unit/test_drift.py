@@ -533,3 +533,31 @@ def test_speed_one_million_rows_twenty_columns():
     elapsed = time.perf_counter() - start
     print(f"\ncompare(): 1M rows x 20 numeric columns, wasserstein: {elapsed:.2f} s")
     assert len(report.features) == 20 and not report.drift_detected
+
+
+def test_parquet_columns_gives_the_same_report_as_frames(tmp_path):
+    """Column-at-a-time reading (bounded memory) must not change a single number."""
+    from airloop.datagen import generate
+    from airloop.drift import ParquetColumns, compare
+
+    ref, cur = (
+        generate("fraud", rows=5000, seed=1, labels=True),
+        generate("fraud", rows=4000, seed=3, drift="covariate"),
+    )
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    lazy = compare(ParquetColumns(tmp_path / "ref.parquet"), ParquetColumns(tmp_path / "cur.parquet"))
+    eager = compare(ref, cur)
+    assert lazy.to_dict() == eager.to_dict()
+    assert lazy.n_reference == 5000 and lazy.n_current == 4000
+
+
+def test_parquet_columns_refuses_what_is_not_parquet(tmp_path):
+    from airloop.drift import ParquetColumns
+    from airloop.errors import DataError
+
+    (tmp_path / "x.parquet").write_bytes(b"nope")
+    with pytest.raises(DataError, match="cannot read as Parquet"):
+        ParquetColumns(tmp_path / "x.parquet")
+    with pytest.raises(DataError, match="no such file"):
+        ParquetColumns(tmp_path / "missing.parquet")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from airloop.drift import chi2, jensenshannon, ks, psi, wasserstein  # noqa: F401  (registers the statistics)
 from airloop.drift.columns import CATEGORICAL, NUMERIC, categorical_codes, infer_kind, numeric_values
+from airloop.drift.parquet import ParquetColumns
 from airloop.drift.registry import (
     AUTO_MAX_ROWS,
     KINDS,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTO_MAX_ROWS",
     "KINDS",
+    "ParquetColumns",
     "STATISTICS",
     "DriftReport",
     "FeatureDrift",
@@ -160,9 +162,9 @@ def _plan(
             if name not in current.columns:
                 log.info("drift: column '%s' is not in the current data; skipped", name)
                 continue
-            kind = kinds.get(name) or infer_kind(reference[name].dtype)
+            kind = kinds.get(name) or infer_kind(reference.dtypes[name])
             if kind is None:
-                log.debug("drift: column '%s' (%s) skipped", name, reference[name].dtype)
+                log.debug("drift: column '%s' (%s) skipped", name, reference.dtypes[name])
                 continue
             plan.append((name, kind))
         return plan
@@ -171,10 +173,10 @@ def _plan(
         for side, frame in (("reference", reference), ("current", current)):
             if name not in frame.columns:
                 raise DataError(f"drift column '{name}' is not in the {side} data")
-        kind = kinds.get(name) or infer_kind(reference[name].dtype)
+        kind = kinds.get(name) or infer_kind(reference.dtypes[name])
         if kind is None:
             raise SpecError(
-                f"drift column '{name}' has dtype {reference[name].dtype}; drift is measured on numeric or "
+                f"drift column '{name}' has dtype {reference.dtypes[name]}; drift is measured on numeric or "
                 "categorical columns (pass kinds={...} for a column that is one of them)"
             )
         plan.append((name, kind))
