@@ -73,6 +73,16 @@ def load_records(settings: Settings, pipeline: str) -> list[BatchRecord]:
     return sorted(recs, key=lambda r: (r.time_min or "", r.processed_at))
 
 
+def read_curated(record: BatchRecord, versioner: DataVersioner):
+    """A curated batch as a DataFrame; fetched by md5 first when it was produced on another worker."""
+    import pandas as pd
+
+    local = versioner.path(record.curated_path)
+    if not local.exists():
+        versioner.restore(record.md5, local)
+    return pd.read_parquet(local)
+
+
 def pending_batches(spec: PipelineSpec, settings: Settings) -> list[str]:
     """Raw files in the landing zone whose content has not been processed yet (cheap: names and sizes first)."""
     landing = settings.location(spec.storage.landing)

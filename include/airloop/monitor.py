@@ -80,10 +80,7 @@ def check_pending(spec: PipelineSpec, settings: Settings, versioner: DataVersion
         reference = pd.read_parquet(versioner.restore(champion["data_md5"], Path(tmp) / "reference.parquet"))
         results = []
         for rec in todo:
-            local = versioner.path(rec.curated_path)
-            if not local.exists():
-                versioner.restore(rec.md5, local)
-            current = pd.read_parquet(local)
+            current = ingest.read_curated(rec, versioner)
             report = compare_features(spec, reference, current)
             performance = live_performance(spec, settings, champion, current) if rec.has_labels else None
             results.append(

@@ -40,6 +40,7 @@ def score_pending(
     import pandas as pd
 
     from airloop import registry
+    from airloop.ingest import read_curated
     from airloop.training import predict_proba
 
     version = registry.champion_version(spec.name, settings.tracking_uri)
@@ -55,10 +56,7 @@ def score_pending(
     features = list(booster.feature_names)
     out = []
     for rec in todo:
-        local = versioner.path(rec.curated_path)
-        if not local.exists():
-            versioner.restore(rec.md5, local)
-        df = pd.read_parquet(local)
+        df = read_curated(rec, versioner)
         ids = [spec.schema_.id_column, spec.schema_.time_column]
         pred = df[ids].copy()
         pred["score"] = predict_proba(booster, df, features)

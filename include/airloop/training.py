@@ -93,15 +93,12 @@ def assemble_training_set(spec: PipelineSpec, records: list[BatchRecord], versio
     """Concatenate the newest labelled batches (the spec's window) and version the result with DVC."""
     import pandas as pd
 
+    from airloop.ingest import read_curated
+
     window = training_window(spec, records)
     if not window:
         raise AirloopError(f"{spec.name}: no labelled curated batch to train on yet")
-    frames = []
-    for rec in window:
-        local = versioner.path(rec.curated_path)
-        if not local.exists():  # produced on another worker: fetch the exact bytes by md5
-            versioner.restore(rec.md5, local)
-        frames.append(pd.read_parquet(local))
+    frames = [read_curated(rec, versioner) for rec in window]
     df = pd.concat(frames, ignore_index=True).sort_values(
         [spec.schema_.time_column, spec.schema_.id_column], kind="stable", ignore_index=True
     )
