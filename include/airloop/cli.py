@@ -56,6 +56,11 @@ def settings():
     return Settings.from_mapping(env, base=root)
 
 
+def _uri(path: Path) -> str:
+    """An existing file as an absolute path; anything else as typed, so the error message shows what was given."""
+    return str(path.resolve()) if path.exists() else str(path)
+
+
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"airloop: {message}", err=True)
     raise typer.Exit(code)
@@ -100,7 +105,7 @@ def validate(
     from airloop.validation import read_table, validate_frame
 
     spec = _spec(pipeline)
-    df = read_table(str(file.resolve()) if file.exists() else str(file))
+    df = read_table(_uri(file))
     report = validate_frame(df, spec, require_label=require_label).report
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
     raise typer.Exit(0 if report.valid else 1)
@@ -137,7 +142,7 @@ def drift(
     def source(path: Path):
         # Parquet is compared a column at a time (memory: one column per side); CSV has to be read whole.
         if path.suffix.lower() == ".csv":
-            return read_table(str(path.resolve()) if path.exists() else str(path))
+            return read_table(_uri(path))
         if path.is_dir():
             fail(f"{path}: is a directory, not a file")
         return ParquetColumns(path)

@@ -94,7 +94,7 @@ class RunWatcher:
     def failure_report(self, dag_id: str, run_id: str) -> str:
         lines = [f"DAG run {dag_id} / {run_id} failed"]
         for ti in self.api.task_instances(dag_id, run_id):
-            if ti["state"] in ("failed", "upstream_failed") and ti["state"] == "failed":
+            if ti["state"] == "failed":
                 log = self.api.task_log(dag_id, run_id, ti["task_id"], ti["try_number"], ti.get("map_index", -1))
                 tail = "\n".join(log.splitlines()[-30:])
                 lines.append(f"--- task {ti['task_id']} (try {ti['try_number']}) log tail ---\n{tail}")
@@ -182,7 +182,7 @@ def _loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, 
             timeout,
         )
         check = out.wait(
-            "drift check vs the champion's training data (monitor DAG)", _check_of(settings, spec, uri), timeout
+            "drift check vs the champion's training data (monitor DAG)", drift_check_of(settings, spec, uri), timeout
         )
         verdict = "DRIFT" if check["drift_detected"] else "no drift"
         out.say(
@@ -235,7 +235,7 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
-def _check_of(settings, spec, raw_uri: str) -> Callable[[], dict[str, Any] | None]:
+def drift_check_of(settings, spec, raw_uri: str) -> Callable[[], dict[str, Any] | None]:
     """Poll for the monitor's drift check of the batch behind `raw_uri`."""
     from airloop import storage
     from airloop.ingest import batch_id_for

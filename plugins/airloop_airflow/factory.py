@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import Asset, AssetWatcher, Metadata, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airloop_airflow.config import PROJECT_ROOT, settings, spec_named
 from airloop_airflow.sensors import DriftSensor
 from airloop_airflow.triggers import LandingZoneTrigger
 
@@ -30,22 +30,8 @@ if TYPE_CHECKING:
     from airloop.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True}
-
-
-def settings() -> Settings:
-    """Deployment settings from this process's environment (the one place DAG code reads it)."""
-    from airloop.settings import Settings
-
-    return Settings.from_mapping(os.environ, base=PROJECT_ROOT)
-
-
-def _spec(name: str) -> PipelineSpec:
-    from airloop.spec import find_spec
-
-    return find_spec(name, settings().specs_dir)
 
 
 def features_asset(name: str) -> Asset:
@@ -120,7 +106,7 @@ def _train_gate_announce(name: str, champion: Asset) -> None:
         reason = trigger_reason(context, name)
         dag_run = context["dag_run"]
         result = loop.train(
-            _spec(name),
+            spec_named(name),
             settings(),
             trigger=reason,
             git_sha=os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
@@ -148,7 +134,7 @@ def _train_gate_announce(name: str, champion: Asset) -> None:
         """Challenger vs champion on the challenger's holdout; moves the `champion` alias only on a win."""
         from airloop import loop
 
-        decision = loop.gate(_spec(name), settings(), version=result["version"], data_md5=result["data_md5"])
+        decision = loop.gate(spec_named(name), settings(), version=result["version"], data_md5=result["data_md5"])
         log.info("gate: v%s %s — %s", decision["version"], decision["decision"], decision["reason"])
         return decision
 
@@ -187,7 +173,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             """Raw files in the landing zone not processed yet (the watcher event only wakes us up)."""
             from airloop import loop
 
-            found = loop.discover(_spec(name), settings())
+            found = loop.discover(spec_named(name), settings())
             log.info("%d new batch file(s): %s", len(found), found)
             return found
 
@@ -196,7 +182,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             """Validate, quarantine, build features, write curated Parquet and version it with DVC."""
             from airloop import loop
 
-            record = loop.process(_spec(name), settings(), raw_uri)
+            record = loop.process(spec_named(name), settings(), raw_uri)
             log.info("%s → %s (%s)", raw_uri, record["status"], record.get("reason") or record.get("md5"))
             return record
 
@@ -258,7 +244,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             """Predictions for every curated batch not scored yet, each row tagged with the model version."""
             from airloop import loop
 
-            scored = loop.score(_spec(name), settings())
+            scored = loop.score(spec_named(name), settings())
             log.info("scored %d batch(es): %s", len(scored), [s["uri"] for s in scored])
             return scored
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airloop_airflow.config import settings, spec_named
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,13 +32,9 @@ class DriftSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from airloop import monitor
         from airloop.loop import versioner_for
-        from airloop.settings import Settings
-        from airloop.spec import find_spec
-        from airloop_airflow.factory import PROJECT_ROOT
 
-        settings = Settings.from_mapping(os.environ, base=PROJECT_ROOT)
-        spec = find_spec(self.pipeline, settings.specs_dir)
-        results = monitor.check_pending(spec, settings, versioner_for(settings))
+        where = settings()
+        results = monitor.check_pending(spec_named(self.pipeline), where, versioner_for(where))
         if results is None:
             self.log.info("%s has no champion yet: nothing to compare with", self.pipeline)
             return False

@@ -16,7 +16,7 @@ import pytest
 
 from airloop import storage
 from airloop.datagen import generate
-from airloop.demo import RunWatcher
+from airloop.demo import RunWatcher, drift_check_of
 from airloop.devstack import AirflowAPI, LocalStack
 from airloop.ingest import batch_id_for
 from airloop.registry import client, describe_models
@@ -42,18 +42,6 @@ def _wait(poll, timeout=STAGE_TIMEOUT, interval=1.0):
             return result
         time.sleep(interval)
     raise TimeoutError(f"not done after {timeout}s")
-
-
-def _check_of(settings, raw_uri):
-    """Poll for the drift check of the batch behind `raw_uri` (written by the monitor DAG)."""
-    from airloop.monitor import load_checks
-
-    batch_id = batch_id_for(raw_uri, storage.sha256(raw_uri))
-
-    def poll():
-        return next((c for c in load_checks(settings, NAME) if c["batch_id"] == batch_id), None)
-
-    return poll
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +76,7 @@ def loop(tmp_path_factory):
         # retraining to drift once a champion exists).
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         clean = land(generate("fraud", rows=ROWS, seed=13, labels=True), "round2-clean.parquet")
-        facts["clean_check"] = _wait(_check_of(settings, clean))
+        facts["clean_check"] = _wait(drift_check_of(settings, spec, clean))
         facts["train_run_2"] = _wait(runs.finished_after(dag["train"], before["train"]))
 
         # Round 3: the same bytes as round 1 re-delivered under a new name, and a batch to score.
@@ -100,7 +88,7 @@ def loop(tmp_path_factory):
         facts["predictions"] = pd.read_parquet(storage.local_path(pred))
         facts["features_run_3"] = _wait(runs.finished_after(dag["features"], before["features"]))
         facts["train_run_3"] = _wait(runs.finished_after(dag["train"], before["train"]))
-        _wait(_check_of(settings, to_score))
+        _wait(drift_check_of(settings, spec, to_score))
         facts["retrain_runs_before_drift"] = runs.snapshot(dag["retrain"])
         facts["after_round_3"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
 
@@ -108,7 +96,7 @@ def loop(tmp_path_factory):
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         drifted = land(generate("fraud", rows=ROWS, seed=15, labels=True, drift="covariate"), "round4-drift.parquet")
         facts["drift_batch"] = batch_id_for(drifted, storage.sha256(drifted))
-        facts["drift_check"] = _wait(_check_of(settings, drifted))
+        facts["drift_check"] = _wait(drift_check_of(settings, spec, drifted))
         facts["retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
         facts["after_round_4"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
 
@@ -117,7 +105,7 @@ def loop(tmp_path_factory):
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         concept = land(generate("fraud", rows=ROWS, seed=16, labels=True, drift="concept"), "round5-concept.parquet")
         facts["decay_batch"] = batch_id_for(concept, storage.sha256(concept))
-        facts["decay_check"] = _wait(_check_of(settings, concept))
+        facts["decay_check"] = _wait(drift_check_of(settings, spec, concept))
         facts["decay_retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
         facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
         yield facts
