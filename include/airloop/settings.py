@@ -21,6 +21,7 @@ class Settings:
     dvc_remote: str  # DVC remote URL: a local directory or s3://bucket/prefix
     specs_dir: str  # directory of pipeline spec YAML files
     s3_endpoint_url: str | None = None
+    landing_root: str | None = None  # where relative spec landing paths resolve; None: the data root
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str], base: str | Path = ".") -> Settings:
@@ -34,13 +35,18 @@ class Settings:
             dvc_remote=env.get("AIRLOOP_DVC_REMOTE") or str(run / "dvc-remote"),
             specs_dir=env.get("AIRLOOP_SPECS_DIR") or str(base / "include" / "pipelines"),
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+            landing_root=to_uri(env["AIRLOOP_LANDING_ROOT"]) if env.get("AIRLOOP_LANDING_ROOT") else None,
         )
 
     def location(self, where: str) -> str:
-        """Resolve a spec location: absolute URIs stay; relative paths hang off the data root."""
+        """Resolve a spec's landing location: absolute URIs stay; relative paths hang off the landing root.
+
+        Production keeps raw deliveries in their own bucket (written by upstream systems, read-only to airloop);
+        without a landing root they sit under the data root.
+        """
         if "://" in where:
             return where
-        return join_uri(self.data_root, where)
+        return join_uri(self.landing_root or self.data_root, where)
 
     def area(self, area: str, pipeline: str) -> str:
         """A pipeline's working area under the data root (curated, quarantine, predictions, state)."""

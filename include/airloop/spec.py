@@ -104,11 +104,14 @@ class TrainingSpec(_Strict):
 
     With `retrain_on_new_data` false (the default) the first model trains as soon as labelled data arrives; after
     that, retraining is driven by drift (or a schedule, or a person), not by every new batch.
+    `queue` routes the training tasks to a Celery queue (`gpu` sends them to the GPU workers); None keeps them
+    on the executor's default queue.
     """
 
     window_batches: Annotated[int, Field(ge=1)] = 12
     min_rows: Annotated[int, Field(ge=10)] = 1000
     retrain_on_new_data: bool = False
+    queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")] | None = None
 
 
 class GateSpec(_Strict):

@@ -93,10 +93,13 @@ def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
     return tags
 
 
-def _train_gate_announce(name: str, champion: Asset) -> None:
-    """train → gate → announce, shared by the new-data DAG (`__train`) and the drift DAG (`__retrain`)."""
+def _train_gate_announce(name: str, champion: Asset, queue: str | None = None) -> None:
+    """train → gate → announce, shared by the new-data DAG (`__train`) and the drift DAG (`__retrain`).
 
-    @task
+    Only `train` goes to the spec's queue (e.g. `gpu`): gating and announcing are light and stay on the default.
+    """
+
+    @task(**({"queue": queue} if queue else {}))
     def train() -> dict[str, Any]:
         """Version the training set, fit XGBoost, log the MLflow run, register a model version."""
         from airloop import loop
@@ -229,7 +232,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         **common,
     )
     def train_dag():
-        _train_gate_announce(name, champion)
+        _train_gate_announce(name, champion, spec.training.queue)
 
     @dag(
         dag_id=f"{name}__score",
@@ -314,7 +317,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         **common,
     )
     def retrain_dag():
-        _train_gate_announce(name, champion)
+        _train_gate_announce(name, champion, spec.training.queue)
 
     return {d.dag_id: d for d in (features_dag(), train_dag(), score_dag(), monitor_dag(), retrain_dag())}
 

@@ -124,3 +124,23 @@ def test_broken_spec_is_an_import_error_naming_the_field(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
     assert "model.device" in out.stdout, out.stdout + out.stderr
     assert f"{spec['name']}.yaml" in out.stdout
+
+
+def test_training_queue_routes_only_training(tmp_path):
+    """`training.queue: gpu` sends the train task (both DAGs) to the GPU workers; everything else stays default."""
+    from airloop.spec import load_spec
+    from airloop_airflow.factory import build_dags
+
+    data = yaml.safe_load(SPECS[0].read_text())
+    default_queue = {t.queue for t in build_dags(load_spec(SPECS[0]))[f"{data['name']}__train"].tasks}
+    assert len(default_queue) == 1 and "gpu" not in default_queue
+
+    data.setdefault("training", {})["queue"] = "gpu"
+    path = tmp_path / SPECS[0].name
+    path.write_text(yaml.safe_dump(data))
+    dags = build_dags(load_spec(path))
+    for kind in ("train", "retrain"):
+        queues = {t.task_id: t.queue for t in dags[f"{data['name']}__{kind}"].tasks}
+        assert queues == {"train": "gpu", "gate": default_queue.copy().pop(), "announce": default_queue.copy().pop()}
+    for kind in ("features", "score", "monitor"):
+        assert {t.queue for t in dags[f"{data['name']}__{kind}"].tasks} == default_queue

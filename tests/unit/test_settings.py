@@ -70,3 +70,11 @@ def test_location(where, expected):
 def test_area():
     s = Settings.from_mapping({"AIRLOOP_DATA_ROOT": "s3://lake/root"})
     assert s.area("quarantine", "fraud_detection") == "s3://lake/root/quarantine/fraud_detection"
+
+
+def test_landing_root_moves_relative_landing_only():
+    s = Settings.from_mapping({"AIRLOOP_DATA_ROOT": "s3://data", "AIRLOOP_LANDING_ROOT": "s3://landing/"})
+    assert s.location("landing/fraud") == "s3://landing/landing/fraud"
+    assert s.location("s3://elsewhere/in") == "s3://elsewhere/in"
+    assert s.area("state", "fraud") == "s3://data/state/fraud"
+    assert Settings.from_mapping({"AIRLOOP_DATA_ROOT": "s3://data"}).location("in") == "s3://data/in"

@@ -198,6 +198,7 @@ BAD_SPECS: list[tuple[str, Mutator, list[str]]] = [
     ("bad-cron", _set("schedules.retrain", "every day"), ["field 'schedules.retrain'", "neither a cron expression"]),
     ("bad-name", _set("name", "Fraud-Detection"), ["field 'name'"]),
     ("zero-boost-rounds", _set("model.num_boost_round", 0), ["field 'model.num_boost_round'"]),
+    ("queue-with-space", _set("training.queue", "gpu queue"), ["field 'training.queue'"]),
 ]
 
 
