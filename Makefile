@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP := $(VENV)/.airloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv lock demo down stack-up-local test test-unit test-dags test-e2e lint format bench clean
+.PHONY: venv lock demo down stack-up stack-down test test-unit test-dags test-e2e lint format bench clean
 
 venv: $(STAMP) ## create/update .venv from the pinned requirements (seconds when up to date)
 
@@ -19,12 +19,18 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 lock: ## re-resolve requirements.txt from requirements.in
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
 	$(UV) pip compile -q requirements.in -o requirements.txt --python-version 3.11
 
 demo: venv ## run the loop on the embedded stack (Airflow standalone + MLflow + local DVC remote)
 	$(VENV)/bin/airloop demo
 
-down: ## stop what `make demo` started
+stack-up: venv ## the production topology natively: Celery + PostgreSQL + Redis, MLflow on PostgreSQL + S3 (moto)
+	$(VENV)/bin/airloop stack up --native
+
+stack-down: down ## stop what `make stack-up` started
+
+down: ## stop what `make demo` (or `make stack-up`) started
 	@if [ -x $(VENV)/bin/airloop ]; then $(VENV)/bin/airloop stack down; else echo "nothing to stop"; fi
 
 test: venv lint ## everything: unit, DAG integrity, end-to-end on a real scheduler

@@ -25,7 +25,9 @@ app = typer.Typer(
     help="airloop: the closed MLOps loop on Airflow, MLflow and DVC.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Versioned datasets (DVC).")
-stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack (Airflow standalone + MLflow).")
+stack_app = typer.Typer(
+    no_args_is_help=True, help="Local stacks: embedded (standalone + MLflow) or --native (the production topology)."
+)
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 
@@ -254,20 +256,41 @@ def data_pull(
 
 
 @stack_app.command("up")
-def stack_up() -> None:
-    """Start Airflow standalone and an MLflow server in the background (state under .run/)."""
+def stack_up(
+    native: Annotated[
+        bool,
+        typer.Option(
+            "--native",
+            help="the production topology without Docker: CeleryExecutor on PostgreSQL + Redis, separate Airflow "
+            "components, MLflow on PostgreSQL with S3 artifacts, an S3-API server (AIRLOOP_POSTGRES_URL, "
+            "AIRLOOP_REDIS_URL)",
+        ),
+    ] = False,
+) -> None:
+    """Start the embedded stack (Airflow standalone + MLflow), or with --native the production topology."""
     from airloop.devstack import LocalStack
 
-    info = LocalStack(project_root()).up(progress=lambda m: typer.echo(m, err=True))
+    root = project_root()
+    if native:
+        from airloop.nativestack import NativeStack
+
+        stack: LocalStack = NativeStack(
+            root,
+            postgres_url=os.environ.get("AIRLOOP_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432",
+            redis_url=os.environ.get("AIRLOOP_REDIS_URL") or "redis://127.0.0.1:6379/0",
+        )
+    else:
+        stack = LocalStack(root)
+    info = stack.up(progress=lambda m: typer.echo(m, err=True))
     typer.echo(json.dumps(info, indent=2))
 
 
 @stack_app.command("down")
 def stack_down() -> None:
-    """Stop what `stack up` (or `make demo`) started."""
-    from airloop.devstack import LocalStack
+    """Stop what `stack up` (or `make demo`, or `make stack-up`) started."""
+    from airloop.nativestack import stack_for
 
-    for line in LocalStack(project_root()).down():
+    for line in stack_for(project_root()).down():
         typer.echo(line)
 
 

@@ -128,6 +128,8 @@ class LocalStack:
         admin_all: turn Airflow's login off (throwaway test homes only).
     """
 
+    topology = "embedded"
+
     def __init__(
         self,
         root: Path,
@@ -239,10 +241,12 @@ class LocalStack:
     def up(self, progress: Progress = lambda m: None, timeout: float = 240) -> dict[str, Any]:
         """Start whatever is not running yet and wait until both services answer. Idempotent."""
         state = self.state()
+        if state.get("topology", self.topology) != self.topology and any(self.running().values()):
+            raise AirloopError(f"the {state['topology']} stack is running in {self.run}: stop it first")
         ports = self._ports()
         pids = dict(state.get("pids", {}))
         alive = {name: _pid_alive(pid) for name, pid in pids.items()}
-        state.update({"ports": ports, "pids": pids, "root": str(self.root)})
+        state.update({"ports": ports, "pids": pids, "root": str(self.root), "topology": self.topology})
         self._save(state)
         for d in ("data", "dvc", "dvc-remote", "mlflow/artifacts", "airflow"):
             (self.run / d).mkdir(parents=True, exist_ok=True)

@@ -51,10 +51,18 @@ def local_path(uri: str) -> Path:
     return Path(unquote(parsed.path))  # to_uri percent-encodes (spaces, non-ASCII)
 
 
-def _fs(uri: str, options: dict[str, Any] | None = None):
+def _fs(uri: str, options: dict[str, Any] | None = None, *, fresh: bool = False):
+    """The fsspec filesystem and path for a remote URI.
+
+    fsspec reuses one filesystem instance per set of options, and s3fs caches directory listings and file
+    details in it for the life of the process. `fresh=True` drops what is cached for `uri` (and its parents), so
+    a long-lived process (the triggerer polling a landing zone, a worker) sees what *other* processes wrote since.
+    """
     import fsspec  # late: only remote locations need it
 
     fs, path = fsspec.core.url_to_fs(uri, **(options or {}))
+    if fresh:
+        fs.invalidate_cache(path)
     return fs, path
 
 
@@ -76,7 +84,7 @@ def list_files(uri: str, pattern: str = "*", options: dict[str, Any] | None = No
             st = e.stat()
             out.append(FileInfo(to_uri(e.path), e.name, st.st_size, st.st_mtime))
     else:
-        fs, path = _fs(uri, options)
+        fs, path = _fs(uri, options, fresh=True)
         scheme = uri.split("://", 1)[0]
         try:
             infos = fs.ls(path, detail=True)
@@ -95,7 +103,7 @@ def list_files(uri: str, pattern: str = "*", options: dict[str, Any] | None = No
 def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
     if is_local(uri):
         return local_path(uri).exists()
-    fs, path = _fs(uri, options)
+    fs, path = _fs(uri, options, fresh=True)
     return fs.exists(path)
 
 
@@ -114,7 +122,7 @@ def sha256(uri: str, options: dict[str, Any] | None = None) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     else:
-        fs, path = _fs(uri, options)
+        fs, path = _fs(uri, options, fresh=True)  # a stale size/ETag would fail the read of a replaced object
         with fs.open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
@@ -169,7 +177,8 @@ def read_parquet(uri: str, columns: list[str] | None = None, options: dict[str, 
 
     if is_local(uri):
         return pd.read_parquet(local_path(uri), columns=columns)
-    return pd.read_parquet(uri, columns=columns, storage_options=options)
+    fs, path = _fs(uri, options, fresh=True)
+    return pd.read_parquet(path, columns=columns, filesystem=fs)
 
 
 def copy(src: str, dst: str, options: dict[str, Any] | None = None) -> str:
