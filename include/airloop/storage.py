@@ -110,7 +110,7 @@ def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
 def read_bytes(uri: str, options: dict[str, Any] | None = None) -> bytes:
     if is_local(uri):
         return local_path(uri).read_bytes()
-    fs, path = _fs(uri, options)
+    fs, path = _fs(uri, options, fresh=True)
     return fs.cat_file(path)
 
 

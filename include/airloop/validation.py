@@ -8,6 +8,7 @@ coerced) quarantine only those rows; schema-level failures (a missing column, an
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -192,7 +193,7 @@ def read_table(uri: str) -> pd.DataFrame:
                 raise DataError(f"{path}: is a directory, not a file")
             source: Any = path
         else:
-            source = uri
+            source = io.BytesIO(storage.read_bytes(uri))  # one fresh GET: never a stale cached listing
         if name.endswith(".csv"):
             return pd.read_csv(source)
         return pd.read_parquet(source)
