@@ -54,7 +54,10 @@ class NativeStack(LocalStack):
         postgres_url: the PostgreSQL server (`postgresql://user[:password]@host:port`); two databases are created.
         redis_url: the Redis database Celery uses as its broker (`redis://host:port/N`).
         prefix: database-name prefix: `<prefix>_airflow`, `<prefix>_mlflow`.
-        ephemeral: drop both databases and flush the Redis database on `down()` (tests).
+        ephemeral: also flush the Redis database on `down()` (tests that own a private one).
+
+    The S3 server (moto) keeps objects in memory only, so `down()` drops both databases too: a registry or
+    metadata database pointing at artifacts and data that no longer exist would only mislead the next start.
         admin_all: turn Airflow's login off (throwaway test homes only).
     """
 
@@ -80,6 +83,8 @@ class NativeStack(LocalStack):
         self.ephemeral = ephemeral
         self.worker_concurrency = worker_concurrency
         self.databases = {"airflow": f"{prefix}_airflow", "mlflow": f"{prefix}_mlflow"}
+        self._chosen_ports: dict[str, int] | None = None
+        self._chosen_secrets: dict[str, str] | None = None
 
     # --- state -------------------------------------------------------------------------------------------
     def _save(self, state: dict[str, Any]) -> None:
@@ -93,24 +98,28 @@ class NativeStack(LocalStack):
         state = self.state()
         if "ports" in state and "s3" in state["ports"]:
             return state["ports"]
-        ports = {"airflow": free_port(self.preferred_ports[0]), "mlflow": free_port(self.preferred_ports[1])}
-        for name in ("s3", "worker_logs", "trigger_logs"):
-            ports[name] = free_port()
-        while len(set(ports.values())) < len(ports):  # two free_port() calls may return the same port
-            ports["trigger_logs"], ports["worker_logs"] = free_port(), free_port()
-        return ports
+        if self._chosen_ports is None:  # chosen once per instance, saved by up()
+            ports = {"airflow": free_port(self.preferred_ports[0]), "mlflow": free_port(self.preferred_ports[1])}
+            for name in ("s3", "worker_logs", "trigger_logs"):
+                ports[name] = free_port()
+            while len(set(ports.values())) < len(ports):  # two free_port() calls may return the same port
+                ports["trigger_logs"], ports["worker_logs"] = free_port(), free_port()
+            self._chosen_ports = ports
+        return self._chosen_ports
 
     def _secrets(self) -> dict[str, str]:
         """Generated once per run folder: Airflow's JWT secret and Fernet key, the S3 server's access key."""
         state = self.state()
         if "secrets" in state:
             return state["secrets"]
-        return {
-            "jwt_secret": secrets.token_urlsafe(32),
-            "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            "aws_access_key_id": f"airloop{secrets.token_hex(6)}",
-            "aws_secret_access_key": secrets.token_urlsafe(30),
-        }
+        if self._chosen_secrets is None:
+            self._chosen_secrets = {
+                "jwt_secret": secrets.token_urlsafe(32),
+                "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+                "aws_access_key_id": f"airloop{secrets.token_hex(6)}",
+                "aws_secret_access_key": secrets.token_urlsafe(30),
+            }
+        return self._chosen_secrets
 
     # --- environment -------------------------------------------------------------------------------------
     def client_env(self, state: dict[str, Any] | None = None) -> dict[str, str]:
@@ -257,7 +266,7 @@ class NativeStack(LocalStack):
         state.update({"topology": self.topology, "databases": self.databases, "ephemeral": self.ephemeral})
         state.update({"postgres_url": self.postgres_url, "redis_url": self.redis_url})
         self._save(state)
-        for d in ("airflow", "dvc", "worker/dvc", "s3"):
+        for d in ("airflow", "dvc", "worker/dvc"):
             (self.run / d).mkdir(parents=True, exist_ok=True)
 
         created = self.ensure_databases()
@@ -386,10 +395,11 @@ class NativeStack(LocalStack):
 
     def down(self, timeout: float = 30) -> list[str]:
         out = super().down(timeout)
+        self.drop_databases()
+        out.append(f"dropped databases {', '.join(self.databases.values())} (the S3 server's objects are gone)")
         if self.ephemeral:
-            self.drop_databases()
             self._redis().flushdb()
-            out.append(f"dropped databases {', '.join(self.databases.values())}; flushed {_redact(self.redis_url)}")
+            out.append(f"flushed {_redact(self.redis_url)}")
         return out
 
 
