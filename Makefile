@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP := $(VENV)/.airloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv lock demo down stack-up stack-down test test-unit test-dags test-e2e lint format bench clean
+.PHONY: venv lock demo down stack-up stack-down test test-unit test-dags test-integration test-e2e lint format bench clean
 
 venv: $(STAMP) ## create/update .venv from the pinned requirements (seconds when up to date)
 
@@ -33,7 +33,7 @@ stack-down: down ## stop what `make stack-up` started
 down: ## stop what `make demo` (or `make stack-up`) started
 	@if [ -x $(VENV)/bin/airloop ]; then $(VENV)/bin/airloop stack down; else echo "nothing to stop"; fi
 
-test: venv lint ## everything: unit, DAG integrity, end-to-end on a real scheduler
+test: venv lint ## everything: unit, DAG integrity, integration (real services), end-to-end on a real scheduler
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): the suite must not be empty" >&2; fi; \
 	  exit $$rc
@@ -43,6 +43,9 @@ test-unit: venv
 
 test-dags: venv
 	$(PY) -m pytest -m dags $(PYTEST_ARGS)
+
+test-integration: venv ## real services: S3 (moto), and the native topology on PostgreSQL + Redis
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 test-e2e: venv
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
