@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP := $(VENV)/.airloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv lock demo down stack-up stack-down test test-unit test-dags test-integration test-e2e lint format bench clean
+.PHONY: venv lock demo down stack-up stack-down test test-unit test-dags test-integration test-browser browser-deps test-e2e lint format bench clean
 
 venv: $(STAMP) ## create/update .venv from the pinned requirements (seconds when up to date)
 
@@ -33,7 +33,7 @@ stack-down: down ## stop what `make stack-up` started
 down: ## stop what `make demo` (or `make stack-up`) started
 	@if [ -x $(VENV)/bin/airloop ]; then $(VENV)/bin/airloop stack down; else echo "nothing to stop"; fi
 
-test: venv lint ## everything: unit, DAG integrity, integration (real services), end-to-end on a real scheduler
+test: venv lint browser-deps ## everything: unit, DAG integrity, integration (real services), e2e, browser
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): the suite must not be empty" >&2; fi; \
 	  exit $$rc
@@ -43,6 +43,15 @@ test-unit: venv
 
 test-dags: venv
 	$(PY) -m pytest -m dags $(PYTEST_ARGS)
+
+browser-deps: ## Debian's chromium for the browser tests (apt; Playwright drives it, never `playwright install`)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "installing chromium with apt (browser tests)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test-browser: venv browser-deps ## Model Ops API and headless-Chromium tests (screenshots in test-artifacts/browser/)
+	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 test-integration: venv ## real services: S3 (moto), and the native topology on PostgreSQL + Redis
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)

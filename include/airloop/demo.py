@@ -107,14 +107,15 @@ def run_demo(root: Path, *, rows: int = 40_000, timeout: int = 600, run_dir: Pat
     out.say("airloop demo — embedded stack (Airflow standalone on SQLite, MLflow on SQLite, local DVC remote)")
     try:
         info = stack.up(progress=lambda m: out.say(f"  {m}"))
-        return _loop(stack, info, out, rows=rows, timeout=timeout)
+        return run_loop(stack, info, out, rows=rows, timeout=timeout)
     except AirloopError as exc:
         out.say(f"\nDEMO FAILED: {exc}")
         out.say(f"Logs: {stack.logs}   Stop everything with: make down")
         return False
 
 
-def _loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> bool:
+def run_loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> bool:
+    """Drive one round of the loop on a running stack: bootstrap (if no champion), clean, drifted, to-score."""
     from airloop import loop, registry, storage
     from airloop.datagen import generate
     from airloop.registry import describe_models
@@ -275,4 +276,5 @@ def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict
     )
     out.say(f"Airflow UI        {info['airflow_url']}   login: {info['username']} / {info['password']}")
     out.say(f"MLflow UI         {info['mlflow_url']}")
+    out.say(f"Model Ops         {info['model_ops_url']}   (champions, gate decisions, drift history; in the UI's nav)")
     out.say("Next: `.venv/bin/airloop models`, run `make demo` again for another round, `make down` to stop.")

@@ -126,6 +126,7 @@ class LocalStack:
         root: the project checkout (dags/, plugins/, include/pipelines/).
         run_dir: where everything the stack writes goes (default `<root>/.run`).
         admin_all: turn Airflow's login off (throwaway test homes only).
+        users: Airflow users and roles (`name:role,…`, simple auth manager); passwords are generated at start.
     """
 
     topology = "embedded"
@@ -137,8 +138,10 @@ class LocalStack:
         *,
         admin_all: bool = False,
         preferred_ports: tuple[int, int] = (8080, 5000),
+        users: str = "admin:admin",
     ):
         self.root = Path(root).resolve()
+        self.users = users
         self.run = Path(run_dir or self.root / ".run").resolve()
         self.logs = self.run / "logs"
         self.state_file = self.run / "stack.json"
@@ -197,7 +200,7 @@ class LocalStack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": self.users,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True" if self.admin_all else "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -311,6 +314,7 @@ class LocalStack:
         ports = state.get("ports", {})
         return {
             "airflow_url": f"http://127.0.0.1:{ports.get('airflow')}",
+            "model_ops_url": f"http://127.0.0.1:{ports.get('airflow')}/plugin/model-ops",
             "mlflow_url": f"http://127.0.0.1:{ports.get('mlflow')}",
             "username": "admin",
             "password": self.admin_password(),
@@ -318,10 +322,10 @@ class LocalStack:
             "logs": str(self.logs),
         }
 
-    def admin_password(self) -> str | None:
+    def admin_password(self, user: str = "admin") -> str | None:
         path = self.run / "airflow" / "simple_auth_manager_passwords.json.generated"
         try:
-            return json.loads(path.read_text()).get("admin")
+            return json.loads(path.read_text()).get(user)
         except (OSError, ValueError):
             return None
 

@@ -301,6 +301,14 @@ def _history(c: MlflowClient, name: str) -> list[dict[str, Any]]:
         return []
 
 
+def champion_history(name: str, *, tracking_uri: str) -> list[dict[str, Any]]:
+    """Every move of the `champion` alias, oldest first: version, previous, reason, actor, at (UTC)."""
+    try:
+        return _history(client(tracking_uri), name)
+    except Exception:  # no such model yet
+        return []
+
+
 def _move_champion(c: MlflowClient, name: str, version: str, *, reason: str, actor: str) -> None:
     previous = _alias(c, name, CHAMPION)
     c.set_registered_model_alias(name, CHAMPION, version)
@@ -339,6 +347,28 @@ def promote(name: str, version: str, *, tracking_uri: str, actor: str = "cli") -
     return previous
 
 
+def _rollback_target(history: list[dict[str, Any]], current: str) -> str | None:
+    """The version that was champion before `current` took over, or None.
+
+    The promotion that made `current` champion counts; a rollback onto it does not, so rolling back twice goes
+    further back instead of flipping between two versions.
+    """
+    for entry in reversed(history):
+        if entry.get("version") == current and not str(entry.get("reason", "")).startswith("rollback"):
+            return entry.get("previous")
+    return None
+
+
+def rollback_target(name: str, *, tracking_uri: str) -> str | None:
+    """Where `rollback` would move the champion now (None: nowhere to go)."""
+    c = client(tracking_uri)
+    try:
+        current = _alias(c, name, CHAMPION)
+        return _rollback_target(_history(c, name), current) if current else None
+    except Exception:  # no such model yet
+        return None
+
+
 def rollback(name: str, *, tracking_uri: str, actor: str = "cli") -> tuple[str, str]:
     """Move `champion` back to the version that held it before the current one. Returns (from, to)."""
     c = client(tracking_uri)
@@ -349,13 +379,7 @@ def rollback(name: str, *, tracking_uri: str, actor: str = "cli") -> tuple[str, 
     current = _alias(c, name, CHAMPION)
     if current is None:
         raise RegistryError(f"model '{name}' has no champion to roll back from")
-    previous = None
-    for entry in reversed(_history(c, name)):
-        # The promotion that made `current` champion (a rollback onto it does not count: rolling back twice
-        # goes further back instead of flipping between two versions).
-        if entry.get("version") == current and not str(entry.get("reason", "")).startswith("rollback"):
-            previous = entry.get("previous")
-            break
+    previous = _rollback_target(_history(c, name), current)
     if previous is None:
         raise RegistryError(f"model '{name}': champion v{current} has no earlier champion to roll back to")
     _move_champion(c, name, previous, reason=f"rollback from v{current}", actor=actor)
@@ -389,6 +413,12 @@ def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, An
                     "gate_reason": tags.get("gate.reason"),
                     "run_id": mv.run_id,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
+                    "airflow_dag_id": tags.get("airflow_dag_id"),
+                    "airflow_run_id": tags.get("airflow_run_id"),
+                    "drift_batch": tags.get("drift.batch") or tags.get("decay.batch"),
+                    "training_batches": tags.get("training_batches"),
+                    "device": tags.get("device"),
+                    "promoted_by": tags.get("promoted_by"),
                 }
             )
         out.append(

@@ -22,15 +22,20 @@ class Settings:
     specs_dir: str  # directory of pipeline spec YAML files
     s3_endpoint_url: str | None = None
     landing_root: str | None = None  # where relative spec landing paths resolve; None: the data root
+    mlflow_ui_url: str | None = None  # MLflow's UI as a browser reaches it (links from the Airflow UI); None: no UI
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str], base: str | Path = ".") -> Settings:
         """Build settings from AIRLOOP_* variables; defaults form the embedded (local, no Docker) deployment."""
         base = Path(base).resolve()
         run = base / ".run"
+        tracking = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{run / 'mlflow' / 'mlflow.db'}"
+        # Inside compose the tracking server is http://mlflow:5000, which a browser cannot reach: say where it can.
+        ui = env.get("AIRLOOP_MLFLOW_UI_URL") or (tracking if tracking.startswith(("http://", "https://")) else None)
         return cls(
             data_root=to_uri(env.get("AIRLOOP_DATA_ROOT") or str(run / "data")),
-            tracking_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{run / 'mlflow' / 'mlflow.db'}",
+            tracking_uri=tracking,
+            mlflow_ui_url=ui,
             dvc_workspace=env.get("AIRLOOP_DVC_WORKSPACE") or str(run / "dvc"),
             dvc_remote=env.get("AIRLOOP_DVC_REMOTE") or str(run / "dvc-remote"),
             specs_dir=env.get("AIRLOOP_SPECS_DIR") or str(base / "include" / "pipelines"),

@@ -32,8 +32,20 @@ def test_explicit_values_win(tmp_path):
     }
     s = Settings.from_mapping(env, base=tmp_path)
     assert s == Settings(
-        "s3://lake/airloop", "http://mlflow:5000", "/srv/dvc", "s3://lake/dvc", "/srv/specs", "http://minio:9000"
+        "s3://lake/airloop",
+        "http://mlflow:5000",
+        "/srv/dvc",
+        "s3://lake/dvc",
+        "/srv/specs",
+        "http://minio:9000",
+        mlflow_ui_url="http://mlflow:5000",
     )
+
+
+def test_mlflow_ui_url(tmp_path):
+    assert Settings.from_mapping({}, base=tmp_path).mlflow_ui_url is None, "a sqlite store has no UI"
+    env = {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "AIRLOOP_MLFLOW_UI_URL": "http://localhost:5000"}
+    assert Settings.from_mapping(env, base=tmp_path).mlflow_ui_url == "http://localhost:5000"
 
 
 def test_generic_endpoint_is_the_fallback(tmp_path):

@@ -1,0 +1,157 @@
+"""Model Ops in a real browser: headless Chromium (Debian's, driven by Playwright) logs in through Airflow's login
+page, opens the Model Ops entry of the Airflow nav, and checks what an operator sees against MLflow. Screenshots
+go to test-artifacts/browser/ (or $AIRLOOP_TEST_ARTIFACTS/browser)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+NAME = "fraud_detection"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, ops_stack):
+    """A fresh browser context, logged in as admin through Airflow's own login page."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    url = ops_stack["url"]
+    page.goto(f"{url}/")
+    page.wait_for_url(re.compile(r"/auth/login"))
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", ops_stack["passwords"]["admin"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/")
+    yield page
+    context.close()
+
+
+def _champion(ops_stack) -> tuple[str, str, str]:
+    from airloop.registry import client
+
+    c = client(ops_stack["settings"].tracking_uri)
+    version = str(c.get_registered_model(NAME).aliases["champion"])
+    tags = c.get_model_version(NAME, version).tags
+    return version, tags["trigger"], tags["airflow_run_id"]
+
+
+def _open_model_ops(page):
+    page.get_by_text("Model Ops", exact=True).first.click()
+    page.wait_for_url(re.compile(r"/plugin/model-ops"))
+    frame = page.frame_locator("iframe").first
+    frame.locator("h1", has_text="Model Ops").wait_for()
+    return frame
+
+
+def test_nav_entry_opens_model_ops_with_the_champion(page, ops_stack, artifacts):
+    frame = _open_model_ops(page)
+    version, trigger, _ = _champion(ops_stack)
+    row = frame.locator(f"tr[data-pipeline={NAME}]")
+    assert row.locator(".badge.champion").inner_text() == f"v{version}"
+    assert row.locator(".champion-trigger").inner_text() == trigger
+    page.screenshot(path=str(artifacts / "01-model-ops-overview.png"))
+
+
+def test_pipeline_page_shows_why_and_draws_the_drift_chart(page, ops_stack, artifacts):
+    frame = _open_model_ops(page)
+    frame.locator("a.pipeline-link", has_text=NAME).click()
+    frame.locator("#pipeline-name", has_text=NAME).wait_for()
+    version, trigger, _ = _champion(ops_stack)
+    assert frame.locator("#champion-version").inner_text() == f"v{version}"
+    assert frame.locator("#champion-trigger").inner_text() == trigger
+    assert frame.locator("#champion-reason").inner_text().strip() not in ("", "–")
+    chart = frame.locator("#drift-chart svg.drift-history")
+    chart.wait_for()
+    assert frame.locator("#drift-chart polyline.series").count() > 0, "per-feature score lines"
+    assert frame.locator("#drift-chart line.decision-line").count() == 1
+    assert frame.locator("#drift-chart circle.drift-detected").count() >= 1, "the demo's drifted batch is marked"
+    box = chart.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 150, "the chart is laid out, not collapsed"
+    assert frame.locator("#versions tr[data-version]").count() >= 2
+    frame.locator("#drift-chart").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "02-pipeline-drift-chart.png"))
+    frame.locator("#versions").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "03-pipeline-versions.png"))
+
+
+def test_dismissed_rollback_changes_nothing(page, ops_stack):
+    from airloop import registry
+
+    uri = ops_stack["settings"].tracking_uri
+    newest = max(int(v["version"]) for v in registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])
+    if registry.champion_version(NAME, uri) != str(newest):  # make sure there is somewhere to roll back to
+        registry.promote(NAME, str(newest), tracking_uri=uri, actor="test")
+    frame = _open_model_ops(page)
+    frame.locator("a.pipeline-link", has_text=NAME).click()
+    button = frame.locator("#rollback")
+    button.wait_for()
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/rollback" in r.url else None)
+    button.click()
+    ask = frame.locator("#rollback-confirm")
+    ask.wait_for()
+    assert "Roll back the champion" in ask.inner_text() and f"v{newest}" in ask.inner_text(), "the button asks first"
+    frame.locator("#rollback-no").click()
+    ask.wait_for(state="hidden")
+    assert sent == [], "a cancelled rollback sends nothing"
+    assert registry.champion_version(NAME, uri) == str(newest)
+    assert frame.locator("#rollback-result").inner_text() == ""
+
+
+def test_confirmed_rollback_moves_the_champion_and_shows_who(page, ops_stack, artifacts):
+    from airloop import registry
+
+    uri = ops_stack["settings"].tracking_uri
+    newest = max(int(v["version"]) for v in registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])
+    if registry.champion_version(NAME, uri) != str(newest):
+        registry.promote(NAME, str(newest), tracking_uri=uri, actor="test")
+    target = registry.rollback_target(NAME, tracking_uri=uri)
+    frame = _open_model_ops(page)
+    frame.locator("a.pipeline-link", has_text=NAME).click()
+    frame.locator("#rollback").click()
+    frame.locator("#rollback-yes").click()
+    result = frame.locator("#rollback-result")
+    result.filter(has_text="Rolled back").wait_for()
+    assert f"v{newest} → v{target} by airflow-ui:admin" in result.inner_text()
+    page.screenshot(path=str(artifacts / "05-rollback-done.png"))
+    assert registry.champion_version(NAME, uri) == target
+    frame.locator("#champion-history tr", has_text=f"rollback from v{newest}").first.wait_for()  # after the reload
+
+
+def test_link_to_the_dag_run_opens_it_in_airflow(page, ops_stack, artifacts):
+    frame = _open_model_ops(page)
+    frame.locator("a.pipeline-link", has_text=NAME).click()
+    version, _, run_id = _champion(ops_stack)
+    link = frame.locator(f"#versions tr[data-version='{version}'] a.dag-run")
+    href = link.get_attribute("href")
+    assert href and "/runs/" in href
+    link.click()
+    page.wait_for_url(re.compile(r"/dags/" + re.escape(NAME) + r"__(train|retrain)/runs/"))
+    page.get_by_text(run_id).first.wait_for()
+    page.screenshot(path=str(artifacts / "04-dag-run-from-model-ops.png"))

@@ -1,0 +1,138 @@
+"""Model Ops data: what the Airflow UI pages and JSON API show, checked against what MLflow and the monitor hold."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from airloop import loop, modelops, monitor, registry
+from airloop.datagen import generate
+from airloop.errors import RegistryError
+from airloop.loop import versioner_for
+
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
+NAME = "fraud_detection"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, settings_for, fast_spec):
+    root = tmp_path_factory.mktemp("modelops")
+    settings = settings_for(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        empty = modelops.pipeline_detail(fast_spec, settings)
+        uri = loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=301), "first.parquet")
+        loop.process(fast_spec, settings, uri)
+        v1 = loop.train(fast_spec, settings, trigger="new_data", extra_tags={"airflow_dag_id": f"{NAME}__train"})
+        loop.gate(fast_spec, settings, version=v1["version"], data_md5=v1["data_md5"])
+        for kind, drift in (("clean", "none"), ("shifted", "covariate")):
+            df = generate("fraud", rows=3000, seed=302 if drift == "none" else 303, drift=drift, labels=True)
+            loop.process(fast_spec, settings, loop.land(fast_spec, settings, df, f"{kind}.parquet"))
+        checks = monitor.check_pending(fast_spec, settings, versioner_for(settings))
+        v2 = loop.train(
+            fast_spec,
+            settings,
+            trigger="drift",
+            extra_tags={
+                "airflow_dag_id": f"{NAME}__retrain",
+                "airflow_run_id": "asset_triggered__2026-11-26T08:00:00+00:00",
+                "drift.batch": "shifted-x",
+            },
+        )
+        loop.gate(fast_spec, settings, version=v2["version"], data_md5=v2["data_md5"])
+        yield {
+            "settings": settings,
+            "spec": fast_spec,
+            "empty": empty,
+            "checks": checks,
+            "v1": v1,
+            "v2": v2,
+            "detail": modelops.pipeline_detail(fast_spec, settings, now=2e9),
+        }
+
+
+def test_a_pipeline_without_models_has_an_empty_page(world):
+    empty = world["empty"]
+    assert empty["versions"] == [] and empty["drift_history"] == [] and empty["champion_history"] == []
+    assert empty["summary"]["champion"] is None and empty["summary"]["last_drift_check"] is None
+    json.dumps(empty)
+
+
+def test_summary_matches_mlflow(world):
+    settings, s = world["settings"], world["detail"]["summary"]
+    model = registry.describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+    assert (s["champion"], s["challenger"]) == (model["champion"], model["challenger"])
+    champion = next(v for v in model["versions"] if v["version"] == model["champion"])
+    assert s["champion_metric"] == pytest.approx(champion["metrics"]["pr_auc"])
+    assert s["champion_data_md5"] == champion["data_md5"]
+    assert s["champion_trigger"] == champion["trigger"]
+    assert s["metric"] == world["spec"].gate.metric
+    assert s["champion_age_seconds"] > 0
+    assert s["last_retrain"]["version"] == "2" and s["last_retrain"]["trigger"] == "drift"
+    assert s["n_versions"] == 2
+
+
+def test_last_drift_check_and_trend_come_from_the_monitor_records(world):
+    s = world["detail"]["summary"]
+    newest = max(world["checks"], key=lambda c: c["checked_at"])
+    assert s["last_drift_check"]["batch_id"] == newest["batch_id"]
+    assert s["last_drift_check"]["share_drifted"] == pytest.approx(newest["share_drifted"])
+    assert s["last_drift_check"]["top_drifted"] == newest["top_drifted"]
+    assert s["drift_trend"] == [c["share_drifted"] for c in sorted(world["checks"], key=lambda c: c["checked_at"])]
+
+
+def test_version_timeline_is_newest_first_with_links(world):
+    versions = world["detail"]["versions"]
+    assert [v["version"] for v in versions] == ["2", "1"]
+    v2, v1 = versions
+    assert v2["trigger"] == "drift" and v2["drift_batch"] == "shifted-x"
+    assert v2["airflow_run_path"] == (f"/dags/{NAME}__retrain/runs/asset_triggered__2026-11-26T08%3A00%3A00%2B00%3A00")
+    assert v1["airflow_run_path"] is None, "no run id recorded → no link"
+    assert v2["mlflow_run_url"] is None, "a sqlite tracking store has no UI to link to"
+    assert v1["gate"] == "promoted"
+
+
+def test_mlflow_links_when_mlflow_has_a_ui(world):
+    from dataclasses import replace
+
+    settings = replace(world["settings"], mlflow_ui_url="http://mlflow.example:5000/")
+    links = modelops.mlflow_links(settings, NAME, {"version": "3", "run_id": "abc"}, "7")
+    assert links == {
+        "mlflow_version_url": f"http://mlflow.example:5000/#/models/{NAME}/versions/3",
+        "mlflow_run_url": "http://mlflow.example:5000/#/experiments/7/runs/abc",
+    }
+
+
+def test_drift_history_has_per_feature_scores(world):
+    history = world["detail"]["drift_history"]
+    assert [h["batch_id"] for h in history] == [
+        c["batch_id"] for c in sorted(world["checks"], key=lambda c: c["checked_at"])
+    ]
+    from airloop.features import feature_columns
+
+    for h in history:
+        assert set(h["features"]) == set(feature_columns(world["spec"]))
+        assert all({"method", "statistic", "threshold", "drifted"} <= set(f) for f in h["features"].values())
+    assert any(h["drift_detected"] for h in history) and not all(h["drift_detected"] for h in history)
+
+
+def test_drift_chart_draws_every_check(world):
+    svg = modelops.drift_chart_svg(world["spec"], world["settings"])
+    root = ET.fromstring(svg)
+    assert "drift-history" in root.get("class", "")
+    assert root.findall(".//{*}line[@class='decision-line']") or root.findall(".//*[@class='decision-line']")
+
+
+def test_rollback_is_audited_and_refused_without_an_earlier_champion(world, tmp_path):
+    settings, spec = world["settings"], world["spec"]
+    champion = registry.champion_version(NAME, settings.tracking_uri)
+    if champion == "1":  # v2 lost its gate: make it champion by hand so there is something to roll back
+        registry.promote(NAME, "2", tracking_uri=settings.tracking_uri, actor="unit")
+    result = modelops.rollback(spec, settings, actor="airflow-ui:alice")
+    assert (result["from"], result["to"], result["actor"]) == ("2", "1", "airflow-ui:alice")
+    history = modelops.pipeline_detail(spec, settings)["champion_history"]
+    assert history[0]["actor"] == "airflow-ui:alice" and history[0]["reason"] == "rollback from v2"
+    with pytest.raises(RegistryError, match="no earlier champion"):
+        modelops.rollback(spec, settings, actor="airflow-ui:alice")
