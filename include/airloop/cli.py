@@ -103,13 +103,25 @@ def validate(
     pipeline: Annotated[str, typer.Option(help="pipeline whose schema to check against")],
     require_label: Annotated[bool, typer.Option("--require-label", help="the label must be present")] = False,
 ) -> None:
-    """Check a batch against a pipeline's schema. Exit 0 valid, 1 invalid (JSON report on stdout), 2 error."""
-    from airloop.validation import read_table, validate_frame
+    """Check a batch against a pipeline's schema. Exit 0 valid, 1 invalid (JSON report on stdout), 2 error.
+
+    An invalid batch also gets one line on stderr naming what failed and what the feature DAG will do with it
+    (quarantine the bad rows, or reject the whole batch), so a person need not read the JSON to know.
+    """
+    from airloop.validation import read_table, rejection_reason, validate_frame
 
     spec = _spec(pipeline)
     df = read_table(_uri(file))
     report = validate_frame(df, spec, require_label=require_label).report
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    if not report.valid:
+        rejected = rejection_reason(report, spec.schema_.max_invalid_share)
+        verdict = (
+            f"the feature DAG would reject the whole batch: {rejected}"
+            if rejected
+            else f"the feature DAG would quarantine these rows and curate the rest: {report.summary()}"
+        )
+        typer.echo(f"airloop: {file}: invalid, {verdict}", err=True)
     raise typer.Exit(0 if report.valid else 1)
 
 
@@ -127,7 +139,10 @@ def drift(
     reference: Annotated[Path, typer.Option(help="reference data (Parquet or CSV), e.g. the training data")],
     current: Annotated[Path, typer.Option(help="current data (Parquet or CSV), e.g. a new batch")],
     pipeline: Annotated[str | None, typer.Option(help="take column kinds and drift settings from this spec")] = None,
-    method: Annotated[DriftMethod, typer.Option(case_sensitive=False)] = DriftMethod.auto,
+    method: Annotated[
+        DriftMethod | None,
+        typer.Option(case_sensitive=False, help="statistic for every column [default: the spec's drift.method, or auto]"),
+    ] = None,
     drift_share: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="share of drifted columns that means dataset drift")
     ] = None,
@@ -155,7 +170,7 @@ def drift(
         fail(f"{reference} and {current} share no column")
     if pipeline:
         spec = _spec(pipeline)
-        overrides = {"method": method.value}
+        overrides = {"method": method.value} if method is not None else {}  # else the spec's own drift.method
         if drift_share is not None:
             overrides["drift_share"] = drift_share
         if wanted:
@@ -164,7 +179,7 @@ def drift(
         report = drift_for_spec(spec, ref, cur)
     else:
         share = 0.5 if drift_share is None else drift_share
-        report = compare(ref, cur, columns=wanted, method=method.value, drift_share=share)
+        report = compare(ref, cur, columns=wanted, method=method.value if method else "auto", drift_share=share)
     if not report.features:
         fail("no column of a kind drift can be measured on (numeric or categorical) is shared by both files")
     typer.echo(json.dumps(report.to_dict(), indent=2) if format == Fmt.json else report.to_table())
@@ -208,9 +223,9 @@ def models(
 @app.command()
 def promote(name: str, version: str) -> None:
     """Make VERSION the champion of NAME by hand (recorded as a manual promotion)."""
-    from airloop.registry import promote as do_promote
+    from airloop.loop import promote as do_promote
 
-    previous = do_promote(name, version, tracking_uri=settings().tracking_uri, actor=_actor())
+    previous = do_promote(name, settings(), version, actor=_actor())
     if previous == version:
         typer.echo(f"{name}: v{version} is already champion")
     else:
@@ -220,9 +235,9 @@ def promote(name: str, version: str) -> None:
 @app.command()
 def rollback(name: str) -> None:
     """Move NAME's champion back to the version that was champion before it."""
-    from airloop.registry import rollback as do_rollback
+    from airloop.loop import rollback as do_rollback
 
-    old, new = do_rollback(name, tracking_uri=settings().tracking_uri, actor=_actor())
+    old, new = do_rollback(name, settings(), actor=_actor())
     typer.echo(f"{name}: champion v{old} → v{new} (rolled back)")
 
 

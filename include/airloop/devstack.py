@@ -92,6 +92,17 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
         return 0, b""
 
 
+def poll_until(poll: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
+    """Call `poll` until it returns something other than None, and return that; TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = poll()
+        if result is not None:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"not done after {timeout:.0f}s")
+
+
 def wait_for(
     what: str,
     check: Callable[[], bool],
@@ -280,16 +291,8 @@ class LocalStack:
             progress(f"starting Airflow standalone on :{ports['airflow']}")
             pids["airflow"] = self._spawn("airflow", [str(bin_dir / "airflow"), "standalone"], self.airflow_env(ports))
         self._save(state)
-        mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
         api_url = f"http://127.0.0.1:{ports['airflow']}"
-        wait_for(
-            "MLflow server",
-            lambda: http_get(f"{mlflow_url}/health")[0] == 200,
-            timeout,
-            proc_alive=lambda: _pid_alive(pids["mlflow"]),
-            log_file=self.logs / "mlflow.log",
-        )
-        progress(f"MLflow ready at {mlflow_url}")
+        self._wait_mlflow(ports, pids["mlflow"], timeout, progress)
         wait_for(
             "Airflow",
             lambda: self._airflow_healthy(api_url),
@@ -299,6 +302,17 @@ class LocalStack:
         )
         progress(f"Airflow ready at {api_url}")
         return self.info()
+
+    def _wait_mlflow(self, ports: dict[str, int], pid: int, timeout: float, progress: Progress) -> None:
+        mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
+        wait_for(
+            "MLflow server",
+            lambda: http_get(f"{mlflow_url}/health")[0] == 200,
+            timeout,
+            proc_alive=lambda: _pid_alive(pid),
+            log_file=self.logs / "mlflow.log",
+        )
+        progress(f"MLflow ready at {mlflow_url}")
 
     @staticmethod
     def _airflow_healthy(api_url: str) -> bool:

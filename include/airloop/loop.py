@@ -25,6 +25,14 @@ def versioner_for(settings: Settings) -> DataVersioner:
     return DataVersioner(settings.dvc_workspace, settings.dvc_remote, options)
 
 
+def champion_lock(settings: Settings, pipeline: str, **kwargs: Any):
+    """The lock every move of a pipeline's `champion` alias holds (gate, promote, rollback), wherever it runs."""
+    from airloop import locks
+
+    uri = storage.join_uri(settings.area("state", pipeline), "locks", "champion.lock")
+    return locks.exclusive(uri, endpoint_url=settings.s3_endpoint_url, **kwargs)
+
+
 def discover(spec: PipelineSpec, settings: Settings) -> list[str]:
     """Raw batch URIs in the landing zone not seen before (by URI; content duplicates are caught later)."""
     return ingest.pending_batches(spec, settings)
@@ -41,18 +49,28 @@ def train(
     trigger: str,
     git_sha: str = "unknown",
     extra_tags: dict[str, str] | None = None,
+    run_key: str | None = None,
 ) -> dict[str, Any]:
     """Assemble + version the training set, fit, log and register one model version.
 
     Returns `{"skipped": reason}` instead of training when there is nothing to learn: the training window is the
     one the newest version was trained on (e.g. a batch sent only for scoring), or new data arrived while a
     champion exists and the spec leaves retraining to drift. A manual run always trains.
+
+    `run_key` names the orchestrator's unit of work (Airflow: dag id / run id / task id, the same for every try).
+    A try that finds a version already registered under its key returns that version instead of training again,
+    so a retry after a crash (worker killed after registering) never leaves two versions for one run.
     """
     import pandas as pd
 
     from airloop import registry, training
     from airloop.features import feature_columns
 
+    if run_key:
+        done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
+        if done:
+            log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, done["version"])
+            return done
     versioner = versioner_for(settings)
     records = ingest.load_records(settings, spec.name)
     if trigger == "new_data" and not spec.training.retrain_on_new_data:
@@ -79,7 +97,7 @@ def train(
         tracking_uri=settings.tracking_uri,
         trigger=trigger,
         git=git_sha,
-        extra_tags=extra_tags,
+        extra_tags={**(extra_tags or {}), **({registry.RUN_KEY: run_key} if run_key else {})},
     )
     return {
         "version": logged.version,
@@ -104,7 +122,24 @@ def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str)
     with tempfile.TemporaryDirectory() as tmp:
         path = versioner.restore(data_md5, f"{tmp}/train.parquet")
         holdout = training.time_split(pd.read_parquet(path), spec).holdout
-    return registry.gate_and_promote(spec, version, holdout, tracking_uri=settings.tracking_uri).to_dict()
+    with champion_lock(settings, spec.name):
+        return registry.gate_and_promote(spec, version, holdout, tracking_uri=settings.tracking_uri).to_dict()
+
+
+def promote(spec_name: str, settings: Settings, version: str, *, actor: str) -> str | None:
+    """Make `version` champion by hand, under the champion lock. Returns the previous champion."""
+    from airloop import registry
+
+    with champion_lock(settings, spec_name):
+        return registry.promote(spec_name, version, tracking_uri=settings.tracking_uri, actor=actor)
+
+
+def rollback(spec_name: str, settings: Settings, *, actor: str) -> tuple[str, str]:
+    """Move the champion back to the one before it, under the champion lock. Returns (from, to)."""
+    from airloop import registry
+
+    with champion_lock(settings, spec_name):
+        return registry.rollback(spec_name, tracking_uri=settings.tracking_uri, actor=actor)
 
 
 def score(spec: PipelineSpec, settings: Settings) -> list[dict[str, Any]]:

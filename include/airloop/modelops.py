@@ -163,7 +163,9 @@ def overview(specs: list[PipelineSpec], settings: Settings, *, now: float | None
 
 def rollback(spec: PipelineSpec, settings: Settings, *, actor: str) -> dict[str, Any]:
     """Move the champion back, exactly as `airloop rollback` does; the move is audited in the champion history."""
-    old, new = registry.rollback(spec.name, tracking_uri=settings.tracking_uri, actor=actor)
+    from airloop import loop
+
+    old, new = loop.rollback(spec.name, settings, actor=actor)
     entry = registry.champion_history(spec.name, tracking_uri=settings.tracking_uri)[-1]
     return {"pipeline": spec.name, "from": old, "to": new, "actor": entry.get("actor"), "at": entry.get("at")}
 

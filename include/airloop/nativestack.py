@@ -15,13 +15,14 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airloop.devstack import LocalStack, Progress, _pid_alive, free_port, http_get, wait_for
+from airloop.devstack import LocalStack, Progress, _pid_alive, _session_members, free_port, http_get, wait_for
 from airloop.errors import AirloopError
 
 BUCKETS = {"landing": "airloop-landing", "data": "airloop-data", "dvc": "airloop-dvc", "mlflow": "airloop-mlflow"}
@@ -55,6 +56,9 @@ class NativeStack(LocalStack):
         redis_url: the Redis database Celery uses as its broker (`redis://host:port/N`).
         prefix: database-name prefix: `<prefix>_airflow`, `<prefix>_mlflow`.
         ephemeral: also flush the Redis database on `down()` (tests that own a private one).
+        s3_front_port: clients reach the S3 server through this port instead of its own (fault-injection tests
+            put a proxy there to take S3 away without losing moto's in-memory objects).
+        extra_env: more settings for the Airflow processes (e.g. shorter heartbeat timeouts in tests).
 
     The S3 server (moto) keeps objects in memory only, so `down()` drops both databases too: a registry or
     metadata database pointing at artifacts and data that no longer exist would only mislead the next start.
@@ -75,6 +79,8 @@ class NativeStack(LocalStack):
         admin_all: bool = False,
         preferred_ports: tuple[int, int] = (8080, 5000),
         worker_concurrency: int = 4,
+        s3_front_port: int | None = None,
+        extra_env: dict[str, str] | None = None,
     ):
         super().__init__(root, run_dir, admin_all=admin_all, preferred_ports=preferred_ports)
         self.postgres_url = postgres_url
@@ -82,6 +88,8 @@ class NativeStack(LocalStack):
         self.prefix = prefix
         self.ephemeral = ephemeral
         self.worker_concurrency = worker_concurrency
+        self.s3_front_port = s3_front_port
+        self.extra_env = dict(extra_env or {})
         self.databases = {"airflow": f"{prefix}_airflow", "mlflow": f"{prefix}_mlflow"}
         self._chosen_ports: dict[str, int] | None = None
         self._chosen_secrets: dict[str, str] | None = None
@@ -134,7 +142,7 @@ class NativeStack(LocalStack):
             "AIRLOOP_SPECS_DIR": str(self.root / "include" / "pipelines"),
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
             "AIRLOOP_AIRFLOW_URL": f"http://127.0.0.1:{ports['airflow']}",
-            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{ports['s3']}",
+            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{self.s3_front_port or ports['s3']}",
             "AWS_ACCESS_KEY_ID": keys["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": keys["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -161,6 +169,7 @@ class NativeStack(LocalStack):
                 "AIRFLOW__CORE__PARALLELISM": "8",
                 # The worker has its own DVC workspace: curated data reaches training through the S3 remote.
                 "AIRLOOP_DVC_WORKSPACE": str(self.run / "worker" / "dvc"),
+                **self.extra_env,
             }
         )
         return env
@@ -223,13 +232,13 @@ class NativeStack(LocalStack):
             ) from exc
         return client
 
-    def create_buckets(self) -> None:
+    def _create_buckets(self, endpoint: str) -> None:
         import boto3
 
         env = self.client_env()
         s3 = boto3.client(
             "s3",
-            endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+            endpoint_url=endpoint,
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             region_name=env["AWS_DEFAULT_REGION"],
@@ -277,9 +286,7 @@ class NativeStack(LocalStack):
 
         if not alive.get("s3"):
             progress(f"starting the S3 API server (moto) on :{ports['s3']}")
-            env = {**os.environ, **self.client_env(state)}
-            cmd = [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])]
-            pids["s3"] = self._spawn("s3", cmd, env)
+            pids["s3"] = self._spawn("s3", *self._service("s3", ports))
             self._save(state)
         wait_for(
             "S3 API server",
@@ -288,49 +295,26 @@ class NativeStack(LocalStack):
             proc_alive=lambda: _pid_alive(pids["s3"]),
             log_file=self.logs / "s3.log",
         )
-        self.create_buckets()
+        self._create_buckets(f"http://127.0.0.1:{ports['s3']}")
         progress(f"S3 ready; buckets {', '.join(BUCKETS.values())}")
 
         if not alive.get("mlflow"):
             progress(f"starting MLflow server on :{ports['mlflow']} (PostgreSQL store, S3 artifacts)")
-            cmd = [
-                str(bin_dir / "mlflow"),
-                "server",
-                "--host=127.0.0.1",
-                f"--port={ports['mlflow']}",
-                "--workers=1",
-                f"--backend-store-uri={database_url(self.postgres_url, self.databases['mlflow'])}",
-                f"--artifacts-destination=s3://{BUCKETS['mlflow']}/",
-            ]
-            pids["mlflow"] = self._spawn("mlflow", cmd, self.mlflow_env())
+            pids["mlflow"] = self._spawn("mlflow", *self._service("mlflow", ports))
             self._save(state)
 
         airflow_env = self.airflow_env(ports)
         if not any(alive.get(name) for name in AIRFLOW_SERVICES):
             progress("migrating the Airflow metadata database")
             self._migrate(airflow_env, bin_dir)
-        commands = {
-            "api-server": ["api-server"],
-            "scheduler": ["scheduler"],
-            "dag-processor": ["dag-processor"],
-            "triggerer": ["triggerer"],
-            "celery-worker": ["celery", "worker", "--queues", CELERY_QUEUES],
-        }
         for name in AIRFLOW_SERVICES:
             if not alive.get(name):
-                progress(f"starting airflow {' '.join(commands[name])}")
-                pids[name] = self._spawn(name, [str(bin_dir / "airflow"), *commands[name]], airflow_env)
+                progress(f"starting airflow {name}")
+                pids[name] = self._spawn(name, *self._service(name, ports))
         self._save(state)
 
-        mlflow_url, api_url = f"http://127.0.0.1:{ports['mlflow']}", f"http://127.0.0.1:{ports['airflow']}"
-        wait_for(
-            "MLflow server",
-            lambda: http_get(f"{mlflow_url}/health")[0] == 200,
-            timeout,
-            proc_alive=lambda: _pid_alive(pids["mlflow"]),
-            log_file=self.logs / "mlflow.log",
-        )
-        progress(f"MLflow ready at {mlflow_url}")
+        api_url = f"http://127.0.0.1:{ports['airflow']}"
+        self._wait_mlflow(ports, pids["mlflow"], timeout, progress)
         for name in AIRFLOW_SERVICES:  # any Airflow component dying during start-up fails fast, with its log
             if not _pid_alive(pids[name]):
                 raise AirloopError(f"airflow {name} exited during start-up; see {self.logs / (name + '.log')}")
@@ -355,6 +339,56 @@ class NativeStack(LocalStack):
         self._save(state)
         progress(f"Celery worker(s) {', '.join(state['workers'])} ready; up in {state['startup_seconds']:.0f}s")
         return self.info()
+
+    def _service(self, name: str, ports: dict[str, int]) -> tuple[list[str], dict[str, str]]:
+        """Command line and environment of one service."""
+        bin_dir = Path(sys.executable).parent
+        if name == "s3":
+            return [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])], dict(os.environ)
+        if name == "mlflow":
+            cmd = [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host=127.0.0.1",
+                f"--port={ports['mlflow']}",
+                "--workers=1",
+                f"--backend-store-uri={database_url(self.postgres_url, self.databases['mlflow'])}",
+                f"--artifacts-destination=s3://{BUCKETS['mlflow']}/",
+            ]
+            return cmd, self.mlflow_env()
+        args = {
+            "api-server": ["api-server"],
+            "scheduler": ["scheduler"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer"],
+            "celery-worker": ["celery", "worker", "--queues", CELERY_QUEUES],
+        }[name]
+        return [str(bin_dir / "airflow"), *args], self.airflow_env(ports)
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Stop one service's whole process group (SIGKILL simulates a crash: nothing gets to clean up)."""
+        pid = self.state()["pids"][name]
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for straggler in [pid, *_session_members(pid)]:
+            try:
+                os.killpg(straggler, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def start_service(self, name: str) -> int:
+        """(Re)start one stopped service with the command and environment `up()` gives it."""
+        state = self.state()
+        if _pid_alive(state["pids"].get(name, 0) or 0):
+            raise AirloopError(f"{name} is running already")
+        state["pids"][name] = self._spawn(name, *self._service(name, state["ports"]))
+        self._save(state)
+        return state["pids"][name]
 
     def _migrate(self, env: dict[str, str], bin_dir: Path) -> None:
         import subprocess

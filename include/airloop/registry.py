@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
+RUN_KEY = "airloop.run_key"  # the orchestrator's unit of work that registered a version (one version per key)
 KEY_METRICS = ("pr_auc", "roc_auc", "log_loss")
 
 
@@ -127,18 +128,18 @@ def log_model_version(
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             mlflow.log_artifact(str(importance_png(fit.booster, Path(tmp) / "feature_importance.png")))
         run_id = run.info.run_id
-    mv = _register(spec.name, info.model_uri, run_id, tracking_uri)
-    c = client(tracking_uri)
-    for key, value in lineage.items():
-        c.set_model_version_tag(spec.name, mv, key, value)
+    tags = dict(lineage)
+    tags["n_rows"] = str(data.n_rows)
     for key in KEY_METRICS:
         if key in fit.metrics and not math.isnan(fit.metrics[key]):
-            c.set_model_version_tag(spec.name, mv, f"metric.{key}", f"{fit.metrics[key]:.6f}")
+            tags[f"metric.{key}"] = f"{fit.metrics[key]:.6f}"
+    mv = _register(spec.name, info.model_uri, run_id, tracking_uri, tags)
     return LoggedVersion(run_id, mv, f"models:/{spec.name}/{mv}")
 
 
-def _register(name: str, model_uri: str, run_id: str, tracking_uri: str) -> str:
-    """Register once per run: a retried task finds the version its first attempt created."""
+def _register(name: str, model_uri: str, run_id: str, tracking_uri: str, tags: dict[str, str]) -> str:
+    """Register once per run, with every tag in the same call: a version either exists complete or not at all,
+    and a retried task finds the version its first attempt created."""
     c = client(tracking_uri)
     try:
         c.get_registered_model(name)
@@ -148,8 +149,31 @@ def _register(name: str, model_uri: str, run_id: str, tracking_uri: str) -> str:
         return str(mv.version)
     import mlflow
 
-    mv = mlflow.register_model(model_uri, name)  # knows MLflow 3's logged-model ids (models:/m-…)
+    mv = mlflow.register_model(model_uri, name, tags=tags)  # knows MLflow 3's logged-model ids (models:/m-…)
     return str(mv.version)
+
+
+def version_for_run_key(name: str, run_key: str, *, tracking_uri: str) -> dict[str, Any] | None:
+    """The version an earlier try of the same unit of work registered, as `loop.train` returns it; else None."""
+    try:
+        versions = client(tracking_uri).search_model_versions(f"name='{name}'")
+    except Exception:
+        return None
+    for mv in versions:
+        tags = mv.tags or {}
+        if tags.get(RUN_KEY) == run_key:
+            batches = [b for b in tags.get("training_batches", "").split(",") if b]
+            return {
+                "version": str(mv.version),
+                "run_id": mv.run_id,
+                "data_md5": tags.get("data_md5"),
+                "device": tags.get("device"),
+                "batches": batches,
+                "n_rows": int(tags.get("n_rows", "0") or 0),
+                "metrics": {k: float(tags[f"metric.{k}"]) for k in KEY_METRICS if f"metric.{k}" in tags},
+                "reused": True,
+            }
+    return None
 
 
 def champion_version(name: str, tracking_uri: str) -> str | None:

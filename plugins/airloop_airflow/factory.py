@@ -118,6 +118,7 @@ def _train_gate_announce(name: str, champion: Asset, queue: str | None = None) -
                 "airflow_run_id": dag_run.run_id,
                 **_drift_tags(context, name),
             },
+            run_key=f"{dag_run.dag_id}/{dag_run.run_id}/{context['ti'].task_id}",  # the same for every try
         )
         if "skipped" in result:
             raise AirflowSkipException(result["skipped"])

@@ -1,6 +1,6 @@
 """A running embedded stack after the demo's loop, for the Model Ops API and browser tests.
 
-One session-scoped stack (Airflow standalone with its login on, MLflow server, local DVC remote) in a private
+One stack for this folder (package-scoped) (Airflow standalone with its login on, MLflow server, local DVC remote) in a private
 temporary folder on free ports; the demo's own loop (`airloop.demo.run_loop`) lands a clean, a drifted and a to-score
 batch. Two users: `admin` (role admin) and `viewer` (role viewer), with the passwords Airflow generates.
 """
@@ -25,7 +25,7 @@ if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped as soon as this folder's tests are done, not at the end of the session
 def ops_stack(tmp_path_factory):
     from airloop.demo import Progress, run_loop
     from airloop.devstack import AirflowAPI, LocalStack

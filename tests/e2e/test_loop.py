@@ -17,7 +17,7 @@ import pytest
 from airloop import storage
 from airloop.datagen import generate
 from airloop.demo import RunWatcher, drift_check_of
-from airloop.devstack import AirflowAPI, LocalStack
+from airloop.devstack import AirflowAPI, LocalStack, poll_until
 from airloop.ingest import batch_id_for
 from airloop.registry import client, describe_models
 from airloop.scoring import predictions_uri
@@ -32,16 +32,8 @@ ROWS = 12_000
 STAGE_TIMEOUT = 300
 
 
-def _wait(poll, timeout=STAGE_TIMEOUT, interval=1.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = poll()
-        if result is not None:
-            return result
-        time.sleep(interval)
-    raise TimeoutError(f"not done after {timeout}s")
+def _wait(poll, timeout=STAGE_TIMEOUT):
+    return poll_until(poll, timeout)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from airloop import storage
 from airloop.datagen import generate
 from airloop.demo import RunWatcher, drift_check_of
-from airloop.devstack import AirflowAPI
+from airloop.devstack import AirflowAPI, poll_until
 from airloop.ingest import batch_id_for
 from airloop.nativestack import BUCKETS, NativeStack, database_url
 from airloop.registry import client, describe_models
@@ -37,14 +36,8 @@ POSTGRES = os.environ.get("AIRLOOP_POSTGRES_URL") or "postgresql://postgres@127.
 REDIS = os.environ.get("AIRLOOP_REDIS_URL") or "redis://127.0.0.1:6379"
 
 
-def _wait(poll, timeout=STAGE_TIMEOUT, interval=1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = poll()
-        if result is not None:
-            return result
-        time.sleep(interval)
-    raise TimeoutError(f"not done after {timeout}s")
+def _wait(poll, timeout=STAGE_TIMEOUT):
+    return poll_until(poll, timeout)
 
 
 def _free_redis_db() -> str:
