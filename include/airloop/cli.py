@@ -141,7 +141,9 @@ def drift(
     pipeline: Annotated[str | None, typer.Option(help="take column kinds and drift settings from this spec")] = None,
     method: Annotated[
         DriftMethod | None,
-        typer.Option(case_sensitive=False, help="statistic for every column [default: the spec's drift.method, or auto]"),
+        typer.Option(
+            case_sensitive=False, help="statistic for every column [default: the spec's drift.method, else auto]"
+        ),
     ] = None,
     drift_share: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="share of drifted columns that means dataset drift")

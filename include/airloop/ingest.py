@@ -95,7 +95,7 @@ def pending_batches(spec: PipelineSpec, settings: Settings) -> list[str]:
 def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersioner, raw_uri: str) -> BatchRecord:
     """Validate one raw batch, quarantine what fails, write and version the curated features."""
     from airloop.features import build_features
-    from airloop.validation import ValidationReport, read_table, validate_frame
+    from airloop.validation import ValidationReport, read_table, rejection_reason, validate_frame
 
     sha = storage.sha256(raw_uri)
     rec_uri = _record_uri(settings, spec.name, sha)
@@ -117,15 +117,9 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
 
     result = validate_frame(raw, spec)
     report = result.report
-    limit = spec.schema_.max_invalid_share
-    if report.batch_error or result.valid_rows is None or report.invalid_share > limit:
-        if not report.batch_error and result.valid_rows is None:
-            report.batch_error = f"all {report.n_rows} rows invalid"
-        elif not report.batch_error:
-            report.batch_error = (
-                f"{report.n_invalid_rows} of {report.n_rows} rows invalid "
-                f"({report.invalid_share:.1%} > max_invalid_share {limit:.1%})"
-            )
+    reason = rejection_reason(report, spec.schema_.max_invalid_share)
+    if reason or result.valid_rows is None:
+        report.batch_error = reason or f"all {report.n_rows} rows invalid"
         return _reject(spec, settings, raw_uri, sha, batch_id, quarantine, report, len(raw))
 
     if report.n_invalid_rows:

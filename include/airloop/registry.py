@@ -154,12 +154,11 @@ def _register(name: str, model_uri: str, run_id: str, tracking_uri: str, tags: d
 
 
 def version_for_run_key(name: str, run_key: str, *, tracking_uri: str) -> dict[str, Any] | None:
-    """The version an earlier try of the same unit of work registered, as `loop.train` returns it; else None."""
-    try:
-        versions = client(tracking_uri).search_model_versions(f"name='{name}'")
-    except Exception:
-        return None
-    for mv in versions:
+    """The version an earlier try of the same unit of work registered, as `loop.train` returns it; else None.
+
+    Errors propagate: "MLflow unreachable" must fail the try, never read as "nothing registered yet".
+    """
+    for mv in client(tracking_uri).search_model_versions(f"name='{name}'"):
         tags = mv.tags or {}
         if tags.get(RUN_KEY) == run_key:
             batches = [b for b in tags.get("training_batches", "").split(",") if b]

@@ -244,6 +244,18 @@ def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
     return spec
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line error as one line (problem, where, and what it was parsing), as the CLI prints one line."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if not problem:
+        return " ".join(str(exc).split())
+    text = problem + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark else "")
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context:
+        text += f" ({context}" + (f" from line {start.line + 1}, column {start.column + 1}" if start else "") + ")"
+    return text
+
+
 def load_spec(path: str | Path) -> PipelineSpec:
     path = Path(path)
     try:
@@ -253,7 +265,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C parser: ~8x faster
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     spec = parse_spec(data, str(path))
     if path.stem != spec.name:
         raise SpecError(f"{path}: field 'name': '{spec.name}' must match the file name '{path.stem}'")

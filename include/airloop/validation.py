@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 5
+# A report is read by people and travels through XCom: one 5 MB cell must not become a 5 MB report.
+MAX_EXAMPLE_CHARS = 200
 
 
 @dataclass
@@ -46,6 +49,27 @@ class ValidationReport:
     @property
     def invalid_share(self) -> float:
         return self.n_invalid_rows / self.n_rows if self.n_rows else 1.0
+
+    def summary(self) -> str:
+        """One line for people: what failed, by column and check, with a first example.
+
+        The JSON report holds every detail; this is the line a log, a CLI user or a task's failure reason shows,
+        so it names the problem (the column and the check) rather than only counting rows.
+        """
+        if self.valid:
+            return f"valid ({self.n_rows} rows)"
+        return self.describe(self.batch_error or f"{self.n_invalid_rows} of {self.n_rows} rows invalid")
+
+    def describe(self, head: str) -> str:
+        """`head`, followed by each failure as `column: check (count rows, e.g. example)`."""
+        parts = []
+        for f in self.failures:
+            if f.check == "column_in_dataframe":
+                continue  # a missing column is already named by the batch error
+            example = f", e.g. {_short(f.examples[0])}" if f.examples and f.examples[0] is not None else ""
+            rows = "row" if f.count == 1 else "rows"
+            parts.append(f"{f.column or '(frame)'}: {f.check.split('(', 1)[0]} ({f.count} {rows}{example})")
+        return f"{head}: {'; '.join(parts)}" if parts else head
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -177,6 +201,23 @@ def build_schema(spec: PipelineSpec, *, require_label: bool = False) -> pa.DataF
     return pa.DataFrameSchema(columns, name=spec.name, strict=False)
 
 
+def rejection_reason(report: ValidationReport, max_invalid_share: float) -> str | None:
+    """Why the feature step rejects a whole batch, or None when its valid rows are curated (the rest quarantined).
+
+    One rule shared by the feature step and `airloop validate`, so the CLI says what the DAG will do.
+    """
+    if report.batch_error:
+        return report.batch_error
+    if report.n_rows and report.n_invalid_rows >= report.n_rows:
+        return report.describe(f"all {report.n_rows} rows invalid")
+    if report.invalid_share > max_invalid_share:
+        return report.describe(
+            f"{report.n_invalid_rows} of {report.n_rows} rows invalid "
+            f"({report.invalid_share:.1%} > max_invalid_share {max_invalid_share:.1%})"
+        )
+    return None
+
+
 def read_table(uri: str) -> pd.DataFrame:
     """Read a Parquet or CSV batch; any failure becomes a `DataError` with a one-line reason."""
     import pandas as pd
@@ -196,12 +237,37 @@ def read_table(uri: str) -> pd.DataFrame:
             source = io.BytesIO(storage.read_bytes(uri))  # one fresh GET: never a stale cached listing
         if name.endswith(".csv"):
             return pd.read_csv(source)
-        return pd.read_parquet(source)
+        df = pd.read_parquet(source)
+        _check_utf8(df, uri)
+        return df
     except DataError:
         raise
     except Exception as exc:  # pyarrow/pandas raise many types for corrupt input; the reason is what matters
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = re.sub(r"^Could not open Parquet input source '[^']*': ", "", reason)  # the path is said once
+        if isinstance(exc, UnicodeDecodeError):
+            reason += " (the file is not UTF-8: re-encode it as UTF-8)"
         raise DataError(f"{uri}: cannot read as {'CSV' if name.endswith('.csv') else 'Parquet'}: {reason}") from None
+
+
+def _check_utf8(df: pd.DataFrame, uri: str) -> None:
+    """Refuse Parquet string columns holding bytes that are not UTF-8 (a writer with the wrong encoding).
+
+    Arrow-backed string columns are not decoded when read, so such bytes would pass validation, be curated and
+    fail much later (or never, silently wrong). Checking here names the column while the raw batch is at hand.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    for name in df.columns:
+        dtype = df[name].dtype
+        if not isinstance(dtype, pd.StringDtype) or dtype.storage != "pyarrow":
+            continue  # Python-backed strings were decoded on read: they are valid text
+        try:
+            df[name].array.__arrow_array__().validate(full=True)
+        except pa.ArrowInvalid as exc:
+            detail = re.sub(r"^In chunk \d+: Invalid: ", "", str(exc).strip().splitlines()[0])
+            raise DataError(f"{uri}: column '{name}' is not valid UTF-8 text (wrong encoding?): {detail}") from None
 
 
 def validate_frame(df: pd.DataFrame, spec: PipelineSpec, *, require_label: bool = False) -> ValidationResult:
@@ -223,6 +289,11 @@ def validate_frame(df: pd.DataFrame, spec: PipelineSpec, *, require_label: bool 
         schema.validate(coerced, lazy=True, inplace=True)
     except pe.SchemaErrors as exc:
         result = _from_errors(coerced, exc, failures, bad)
+        undeclared = [str(c) for c in df.columns if c not in spec.schema_.columns]
+        if result.report.batch_error and undeclared and any(f.check == "column_in_dataframe" for f in failures):
+            # A missing column next to an unknown one is most often a rename upstream: say so.
+            shown = ", ".join(_short(c) for c in undeclared[:MAX_EXAMPLES])
+            result.report.batch_error += f"; undeclared columns present (renamed?): {shown}"
     else:
         if bad.any():
             report = ValidationReport(False, n, int(bad.sum()), failures)
@@ -265,15 +336,30 @@ def _from_errors(df: pd.DataFrame, exc, failures: list[Failure], bad: np.ndarray
 
 
 def _plain(value: Any) -> Any:
-    """JSON-friendly example values (numpy scalars, timestamps, NaN)."""
+    """JSON-friendly example values (numpy scalars, timestamps, NaN, ±inf), long text cut to `MAX_EXAMPLE_CHARS`.
+
+    Infinity becomes the string "inf"/"-inf": `json.dumps` would otherwise write `Infinity`, which is not JSON.
+    """
     import pandas as pd
 
     if value is None or value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, float | np.floating) and np.isnan(value):
-        return None
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, str | int | float | bool):
+        value = value.item()
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        if np.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    if isinstance(value, bool | int | float):
         return value
-    return str(value)
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_EXAMPLE_CHARS:
+        return f"{text[:MAX_EXAMPLE_CHARS]}… ({len(text):,} characters)"
+    return text
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A value quoted for a one-line summary, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"

@@ -6,6 +6,7 @@ settings the same way.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from airloop.settings import Settings
     from airloop.spec import PipelineSpec
 
+log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,6 +24,56 @@ def settings() -> Settings:
     from airloop.settings import Settings
 
     return Settings.from_mapping(os.environ, base=PROJECT_ROOT)
+
+
+S3_CONNECTION = "airloop_s3"
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def task_settings() -> Settings:
+    """Settings for a task body, with its credentials in place and masked in the task's log.
+
+    S3 credentials may come from the Airflow connection `airloop_s3` (login = access key id, password = secret,
+    extra `endpoint_url`); they are exported to this task process only, for boto3, s3fs and DVC. Every secret the
+    task can see — the connection's password (the Task SDK masks it on fetch) and secret-bearing variables or URL
+    passwords from the environment — is registered with Airflow's secrets masker, so a log line or traceback
+    that contains one shows `***`.
+    """
+    from urllib.parse import urlsplit
+
+    from airflow.sdk.log import mask_secret
+
+    conn = _s3_connection()
+    if conn is not None:
+        log.info(
+            "S3 credentials from Airflow connection %s: login=%s, password=%s", S3_CONNECTION, conn.login, conn.password
+        )
+        os.environ["AWS_ACCESS_KEY_ID"] = conn.login or ""
+        os.environ["AWS_SECRET_ACCESS_KEY"] = conn.password or ""
+        endpoint = (conn.extra_dejson or {}).get("endpoint_url")
+        if endpoint:
+            os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+    for key in SECRET_ENV:
+        if os.environ.get(key):
+            mask_secret(os.environ[key], key)
+    for key in ("MLFLOW_TRACKING_URI", "AIRLOOP_DVC_REMOTE", "AIRLOOP_DATA_ROOT"):
+        password = urlsplit(os.environ.get(key, "")).password
+        if password:
+            mask_secret(password, key)
+    return settings()
+
+
+def _s3_connection():
+    """The `airloop_s3` connection, or None when the deployment gives S3 credentials through the environment."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    if not (os.environ.get(f"AIRFLOW_CONN_{S3_CONNECTION.upper()}") or os.environ.get("AIRLOOP_S3_FROM_CONNECTION")):
+        return None  # no lookup (and no API round trip) when nothing says a connection exists
+    try:
+        return Connection.get(S3_CONNECTION)
+    except AirflowNotFoundException:
+        return None
 
 
 def spec_named(name: str) -> PipelineSpec:

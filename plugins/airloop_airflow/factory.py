@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import Asset, AssetWatcher, Metadata, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airloop_airflow.config import PROJECT_ROOT, settings, spec_named
+from airloop_airflow.config import PROJECT_ROOT, settings, spec_named, task_settings
 from airloop_airflow.sensors import DriftSensor
 from airloop_airflow.triggers import LandingZoneTrigger
 
@@ -110,7 +110,7 @@ def _train_gate_announce(name: str, champion: Asset, queue: str | None = None) -
         dag_run = context["dag_run"]
         result = loop.train(
             spec_named(name),
-            settings(),
+            task_settings(),
             trigger=reason,
             git_sha=os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
             extra_tags={
@@ -138,7 +138,7 @@ def _train_gate_announce(name: str, champion: Asset, queue: str | None = None) -
         """Challenger vs champion on the challenger's holdout; moves the `champion` alias only on a win."""
         from airloop import loop
 
-        decision = loop.gate(spec_named(name), settings(), version=result["version"], data_md5=result["data_md5"])
+        decision = loop.gate(spec_named(name), task_settings(), version=result["version"], data_md5=result["data_md5"])
         log.info("gate: v%s %s — %s", decision["version"], decision["decision"], decision["reason"])
         return decision
 
@@ -177,7 +177,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             """Raw files in the landing zone not processed yet (the watcher event only wakes us up)."""
             from airloop import loop
 
-            found = loop.discover(spec_named(name), settings())
+            found = loop.discover(spec_named(name), task_settings())
             log.info("%d new batch file(s): %s", len(found), found)
             return found
 
@@ -186,7 +186,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             """Validate, quarantine, build features, write curated Parquet and version it with DVC."""
             from airloop import loop
 
-            record = loop.process(spec_named(name), settings(), raw_uri)
+            record = loop.process(spec_named(name), task_settings(), raw_uri)
             log.info("%s → %s (%s)", raw_uri, record["status"], record.get("reason") or record.get("md5"))
             return record
 
@@ -248,7 +248,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             """Predictions for every curated batch not scored yet, each row tagged with the model version."""
             from airloop import loop
 
-            scored = loop.score(spec_named(name), settings())
+            scored = loop.score(spec_named(name), task_settings())
             log.info("scored %d batch(es): %s", len(scored), [s["uri"] for s in scored])
             return scored
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airloop_airflow.config import settings, spec_named
+from airloop_airflow.config import spec_named, task_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -33,7 +33,7 @@ class DriftSensor(BaseSensorOperator):
         from airloop import monitor
         from airloop.loop import versioner_for
 
-        where = settings()
+        where = task_settings()
         results = monitor.check_pending(spec_named(self.pipeline), where, versioner_for(where))
         if results is None:
             self.log.info("%s has no champion yet: nothing to compare with", self.pipeline)

@@ -1,8 +1,8 @@
 """A running embedded stack after the demo's loop, for the Model Ops API and browser tests.
 
-One stack for this folder (package-scoped) (Airflow standalone with its login on, MLflow server, local DVC remote) in a private
-temporary folder on free ports; the demo's own loop (`airloop.demo.run_loop`) lands a clean, a drifted and a to-score
-batch. Two users: `admin` (role admin) and `viewer` (role viewer), with the passwords Airflow generates.
+One stack for this folder (package-scoped: Airflow standalone with its login on, MLflow server, local DVC remote)
+in a private temporary folder on free ports; the demo's own loop (`airloop.demo.run_loop`) lands a clean, a drifted
+and a to-score batch. Two users: `admin` (role admin) and `viewer` (role viewer), with the passwords Airflow generates.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ private databases and a private Redis database, all removed afterwards.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -87,6 +88,16 @@ def topology(tmp_path_factory):
         ephemeral=True,
         preferred_ports=(0, 0),
     )
+    # Tasks also find the S3 credentials in the Airflow connection airloop_s3 (and log it, masked).
+    keys, ports = stack._secrets(), stack._ports()
+    stack.extra_env["AIRFLOW_CONN_AIRLOOP_S3"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": keys["aws_access_key_id"],
+            "password": keys["aws_secret_access_key"],
+            "extra": {"endpoint_url": f"http://127.0.0.1:{ports['s3']}"},
+        }
+    )
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     try:
         info = stack.up(timeout=300)
@@ -100,6 +111,7 @@ def topology(tmp_path_factory):
         _wait(lambda: all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None)
         landing = settings.location(spec.storage.landing)
         facts = {"stack": stack, "info": info, "env": env, "settings": settings, "spec": spec, "api": api}
+        facts["dag"] = dag
         facts["landing"] = landing
 
         def land(df, name):
@@ -212,3 +224,20 @@ def test_broken_batch_is_quarantined_in_s3_and_raw_kept(topology):
     keys = _keys(s3, BUCKETS["data"], quarantine.split("/", 3)[3] + "/")
     assert any(k.endswith("/report.json") and "r1-no-amount" in k for k in keys)
     assert any(k.endswith("/r1-no-amount.parquet") for k in keys), "a copy of the raw batch is kept"
+
+
+def test_connection_password_is_masked_in_task_logs(topology):
+    api, dag = topology["api"], topology["dag"]
+    secret = topology["env"]["AWS_SECRET_ACCESS_KEY"]
+    logs = []
+    for kind in ("features", "train"):
+        for run in api.dag_runs(dag[kind]):
+            for ti in api.task_instances(dag[kind], run["dag_run_id"]):
+                if ti["state"] in ("success", "failed", "skipped") and ti["try_number"]:
+                    logs.append(
+                        api.task_log(dag[kind], run["dag_run_id"], ti["task_id"], ti["try_number"], ti["map_index"])
+                    )
+    assert logs and not any(secret in text for text in logs), "a secret reached a task log"
+    login = topology["env"]["AWS_ACCESS_KEY_ID"]
+    used = f"S3 credentials from Airflow connection airloop_s3: login={login}, password=***"
+    assert any(used in text for text in logs), "tasks took the credentials from the connection, password masked"
