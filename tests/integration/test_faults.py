@@ -212,14 +212,32 @@ def topo(tmp_path_factory):
                 os.environ[key] = value
 
 
-def _fault_run(topo, inject) -> tuple[str, str, dict]:
-    """Trigger a training run, inject the fault while `train` runs, and wait for the run to finish."""
+ARTIFACTS = Path(os.environ.get("AIRLOOP_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "reliability"
+
+
+def _fault_run(topo, inject, fault: str) -> tuple[str, str, dict]:
+    """Trigger a training run, inject the fault while `train` runs, and wait for the run to finish.
+
+    What happened is appended to test-artifacts/reliability/faults.jsonl (the numbers in docs/reliability.md).
+    """
     api = topo["api"]
+    started = time.monotonic()
     run_id = _trigger(api, TRAIN)
     poll_until(lambda: _task(api, TRAIN, run_id, "train").get("state") == "running" or None, 300, 0.5)
     inject()
     state = _finished(api, TRAIN, run_id)
-    return run_id, state, _task(api, TRAIN, run_id, "train")
+    train = _task(api, TRAIN, run_id, "train")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(ARTIFACTS / "faults.jsonl", "a") as fh:
+        row = {
+            "fault": fault,
+            "run_state": state,
+            "train_tries": train.get("try_number"),
+            "versions_for_run": len(_versions_of_run(topo["settings"], run_id)),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        fh.write(json.dumps(row) + "\n")
+    return run_id, state, train
 
 
 def test_corpus_is_sorted_out_and_v1_trains_on_good_data_only(topo):
@@ -249,7 +267,7 @@ def test_worker_killed_mid_training_retry_leaves_one_version(topo):
         stack.stop_service("celery-worker", signal.SIGKILL)
         stack.start_service("celery-worker")
 
-    run_id, state, train = _fault_run(topo, crash_and_replace_worker)
+    run_id, state, train = _fault_run(topo, crash_and_replace_worker, "Celery worker SIGKILL mid-training")
     assert state == "success"
     assert train["try_number"] >= 2, "the killed try failed and a retry completed the task"
     assert len(_versions_of_run(topo["settings"], run_id)) == 1
@@ -263,7 +281,7 @@ def test_mlflow_down_for_30s_during_a_run(topo):
         time.sleep(OUTAGE)  # the fault's duration, not a wait for readiness
         stack.start_service("mlflow")
 
-    run_id, state, _ = _fault_run(topo, outage)
+    run_id, state, _ = _fault_run(topo, outage, "MLflow server down 30 s")
     assert state == "success"
     assert len(_versions_of_run(topo["settings"], run_id)) == 1
 
@@ -276,7 +294,7 @@ def test_s3_unreachable_for_30s_during_a_run(topo):
         time.sleep(OUTAGE)
         proxy.up()
 
-    run_id, state, _ = _fault_run(topo, outage)
+    run_id, state, _ = _fault_run(topo, outage, "S3 unreachable 30 s")
     assert state == "success"
     assert len(_versions_of_run(topo["settings"], run_id)) == 1
 
@@ -288,7 +306,7 @@ def test_scheduler_restarted_mid_run(topo):
         stack.stop_service("scheduler", signal.SIGTERM)
         stack.start_service("scheduler")
 
-    run_id, state, _ = _fault_run(topo, restart)
+    run_id, state, _ = _fault_run(topo, restart, "scheduler restarted")
     assert state == "success"
     assert len(_versions_of_run(topo["settings"], run_id)) == 1
 
