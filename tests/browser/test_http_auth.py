@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAG = "fraud_detection__train"
 TASK = "train"
 REFUSED = (401, 403)
-WRONG_SECRET = "not-the-servers-jwt-secret-" + uuid.uuid4().hex * 2  # 91 bytes: no short-key warning for HS512
+FORGED_SIGNER = "not-the-servers-jwt-secret-" + uuid.uuid4().hex * 2  # 91 bytes: no short-key warning for HS512
 
 # GET routes under /api/v2 that Airflow itself serves without a login, each for a reason of its own. Airflow
 # (api_fastapi/core_api/routes/public/__init__.py) includes exactly monitor, version and auth outside the router
@@ -116,7 +116,7 @@ def forged(tokens) -> dict[str, str]:
     now = int(time.time())
     claims = {**_claims(tokens["admin"]), "iat": now, "nbf": now, "exp": now + 3600, "jti": uuid.uuid4().hex}
     return {
-        "wrong secret": _forge(claims, secret=WRONG_SECRET),
+        "wrong secret": _forge(claims, secret=FORGED_SIGNER),
         "alg none": _forge(claims, secret=None),
     }
 
@@ -342,7 +342,7 @@ def test_execution_api_refuses_requests_without_a_task_token(url, run_id, tokens
     callers = {
         "no token": None,
         "a user's API token": tokens["admin"],
-        "forged task token": _forge(task_claims, secret=WRONG_SECRET),
+        "forged task token": _forge(task_claims, secret=FORGED_SIGNER),
         "unsigned task token": _forge(task_claims, secret=None),
         "forged API token": forged["wrong secret"],
     }
