@@ -195,10 +195,11 @@ def models(
 ) -> None:
     """Champion, challenger and every version of each pipeline's model."""
     from airloop.registry import describe_models
-    from airloop.spec import load_specs
+    from airloop.spec import TASK_METRICS, load_specs
 
     s = settings()
-    names = [name] if name else [sp.name for sp in load_specs(s.specs_dir)]
+    specs = {sp.name: sp for sp in load_specs(s.specs_dir)}
+    names = [name] if name else list(specs)
     rows = describe_models(names, tracking_uri=s.tracking_uri)
     if format == Fmt.json:
         typer.echo(json.dumps(rows, indent=2))
@@ -208,16 +209,16 @@ def models(
         if not entry["versions"]:
             typer.echo("  (no versions yet)")
             continue
+        spec = specs.get(entry["pipeline"])
+        metrics = TASK_METRICS[spec.label.task if spec else "binary"]  # the pipeline's own task's metrics
         typer.echo(
-            f"  {'ver':>4} {'aliases':<20} {'pr_auc':>7} {'roc_auc':>7} {'log_loss':>8} "
-            f"{'data_md5':<12} {'trigger':<10} {'gate':<9} created"
+            f"  {'ver':>4} {'aliases':<20} " + " ".join(f"{m:>8}" for m in metrics) + f" {'data_md5':<12} "
+            f"{'trigger':<10} {'gate':<9} created"
         )
         for v in entry["versions"]:
-            m = v["metrics"]
+            values = " ".join(f"{v['metrics'].get(m, float('nan')):>8.4f}" for m in metrics)
             typer.echo(
-                f"  {v['version']:>4} {','.join(v['aliases']) or '-':<20} "
-                f"{m.get('pr_auc', float('nan')):>7.4f} {m.get('roc_auc', float('nan')):>7.4f} "
-                f"{m.get('log_loss', float('nan')):>8.4f} {(v['data_md5'] or '-')[:12]:<12} "
+                f"  {v['version']:>4} {','.join(v['aliases']) or '-':<20} {values} {(v['data_md5'] or '-')[:12]:<12} "
                 f"{v['trigger'] or '-':<10} {v['gate'] or '-':<9} {v['created']}"
             )
 
@@ -309,6 +310,71 @@ def stack_down() -> None:
 
     for line in stack_for(project_root()).down():
         typer.echo(line)
+
+
+class Task(StrEnum):
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="the pipeline's name: names the spec file, its DAGs and its model")],
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="where the spec and its feature module go", show_default="AIRLOOP_SPECS_DIR"),
+    ] = None,
+    task: Annotated[Task, typer.Option(case_sensitive=False, help="what the label is")] = Task.binary,
+    from_: Annotated[
+        Path | None, typer.Option("--from", help="a sample batch (Parquet or CSV) to infer the schema from")
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option(help="the label column", show_default="label, target, y, class or outcome; label without --from"),
+    ] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option(
+            help="the timestamp column the split orders by",
+            show_default="the only timestamp column; event_time without --from",
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="the row id column (with --from)", show_default="a unique column named id or *_id"),
+    ] = None,
+    tests_dir: Annotated[Path, typer.Option(help="where the test of the feature module goes")] = Path("tests/unit"),
+) -> None:
+    """Start a pipeline: a spec (inferred from a sample with --from), a custom feature module and its test.
+
+    Writes NAME.yaml and features_NAME.py into --dir and test_features_NAME.py into --tests-dir; refuses to
+    overwrite any file (exit 2, nothing written).
+    """
+    from airloop import scaffold
+
+    sample = None
+    if from_ is not None:
+        from airloop.validation import read_table
+
+        sample = read_table(_uri(from_))
+    s = settings()
+    target = directory if directory is not None else Path(s.specs_dir)
+    plan = scaffold.plan(
+        name,
+        target,
+        tests_dir,
+        task=task.value,
+        sample=sample,
+        source=str(from_) if from_ is not None else None,
+        label=label,
+        time_column=time_column,
+        id_column=id_column,
+    )
+    scaffold.write(plan)
+    pattern = "*.csv" if from_ is not None and from_.suffix.lower() == ".csv" else "*.parquet"
+    landing = s.location(f"landing/{name}")
+    typer.echo(scaffold.next_steps(plan, name, specs_dir=s.specs_dir, landing=landing, pattern=pattern))
 
 
 @app.command()

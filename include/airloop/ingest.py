@@ -133,7 +133,8 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     rel = f"curated/{spec.name}/{batch_id}.parquet"
     storage.write_parquet(features, storage.to_uri(versioner.path(rel)), use_dictionary=False)
     tracked = versioner.track(rel)
-    times = valid[spec.schema_.time_column]
+    # Data without a time column has no time range: records then sort by when they were processed.
+    times = valid[spec.schema_.time_column] if spec.schema_.time_column else None
     record = BatchRecord(
         batch_id,
         sha,
@@ -145,8 +146,8 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
         has_labels=has_labels,
         curated_path=rel,
         md5=tracked.md5,
-        time_min=str(times.min()),
-        time_max=str(times.max()),
+        time_min=None if times is None else str(times.min()),
+        time_max=None if times is None else str(times.max()),
         quarantine_uri=quarantine if report.n_invalid_rows else None,
         processed_at=time.time(),
     )

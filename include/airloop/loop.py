@@ -65,6 +65,7 @@ def train(
 
     from airloop import registry, training
     from airloop.features import feature_columns
+    from airloop.spec import TASK_METRICS
 
     if run_key:
         done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
@@ -87,7 +88,7 @@ def train(
             return {"skipped": f"no new labelled batch since v{newest['version']}: nothing new to learn"}
     data = training.assemble_training_set(spec, records, versioner)
 
-    split = training.time_split(pd.read_parquet(data.path), spec)
+    split = training.split_frame(pd.read_parquet(data.path), spec)
     fit = training.fit(split, spec, feature_columns(spec))
     logged = registry.log_model_version(
         spec,
@@ -106,7 +107,7 @@ def train(
         "device": fit.device,
         "batches": data.batches,
         "n_rows": data.n_rows,
-        "metrics": {k: v for k, v in fit.metrics.items() if k in ("pr_auc", "roc_auc", "log_loss")},
+        "metrics": {k: v for k, v in fit.metrics.items() if k in TASK_METRICS[spec.label.task]},
     }
 
 
@@ -121,7 +122,7 @@ def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str)
     versioner = versioner_for(settings)
     with tempfile.TemporaryDirectory() as tmp:
         path = versioner.restore(data_md5, f"{tmp}/train.parquet")
-        holdout = training.time_split(pd.read_parquet(path), spec).holdout
+        holdout = training.split_frame(pd.read_parquet(path), spec).holdout
     with champion_lock(settings, spec.name):
         return registry.gate_and_promote(spec, version, holdout, tracking_uri=settings.tracking_uri).to_dict()
 

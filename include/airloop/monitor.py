@@ -94,13 +94,16 @@ def live_performance(spec: PipelineSpec, settings: Settings, champion: dict[str,
 
     This catches concept drift, which input statistics cannot see: the inputs look the same, the answers changed.
     """
+    from airloop.spec import improvement
     from airloop.training import evaluate
 
     metric = spec.performance.metric or spec.gate.metric
     booster = registry.load_booster(spec.name, champion["version"], settings.tracking_uri)
-    live = evaluate(booster, batch, list(booster.feature_names), spec.label.column)[metric]
+    live = evaluate(booster, batch, list(booster.feature_names), spec.label.column, spec.label.task).get(metric)
+    live = float("nan") if live is None else live  # a champion of another task has no such metric: no verdict
     baseline = float(champion.get(f"metric.{metric}", "nan"))
-    drop = (live - baseline) if metric == "log_loss" else (baseline - live)
+    # In the metric's units, positive when live is worse: a fall for pr_auc or r2, a rise for log_loss or rmse.
+    drop = -improvement(metric, live, baseline)
     decayed = bool(drop > spec.performance.max_drop)  # NaN (no baseline, one class) compares False
     return {
         "metric": metric,

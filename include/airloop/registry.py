@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
 RUN_KEY = "airloop.run_key"  # the orchestrator's unit of work that registered a version (one version per key)
-KEY_METRICS = ("pr_auc", "roc_auc", "log_loss")
+# Every task's holdout metrics (binary, multiclass, regression): whichever a version has become `metric.<name>` tags.
+KEY_METRICS = ("pr_auc", "roc_auc", "log_loss", "mlogloss", "accuracy", "macro_f1", "rmse", "mae", "r2")
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -85,7 +86,7 @@ def log_model_version(
     import xgboost as xgb
     from mlflow.models import infer_signature
 
-    from airloop.training import importance_png, predict_proba
+    from airloop.training import importance_png, predict
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
@@ -100,8 +101,12 @@ def log_model_version(
         "device": fit.device,
         **(extra_tags or {}),
     }
+    lineage["task"] = spec.label.task
+    if "classes" in fit.extra:
+        lineage["classes"] = fit.extra["classes"]  # JSON list, index order: how scoring names the classes
     example = holdout[fit.feature_names].head(5)
-    signature = infer_signature(example, predict_proba(fit.booster, example, fit.feature_names))
+    # The output schema follows the task: P(class 1), one probability per class, or the predicted value.
+    signature = infer_signature(example, predict(fit.booster, example, fit.feature_names))
     with mlflow.start_run(run_name=f"{spec.name}-{trigger}", tags=lineage) as run:
         mlflow.log_params(
             {k: v for k, v in fit.params.items() if k != "eval_metric"}
@@ -243,7 +248,7 @@ def gate_and_promote(
     c = client(tracking_uri)
     name, metric, label = spec.name, spec.gate.metric, spec.label.column
     challenger = load_booster(name, version, tracking_uri)
-    ch_score = evaluate(challenger, holdout, list(challenger.feature_names), label)[metric]
+    ch_score = evaluate(challenger, holdout, list(challenger.feature_names), label, spec.label.task)[metric]
     for _ in range(3):
         current = _alias(c, name, CHAMPION)
         if current is None:
@@ -277,23 +282,27 @@ def gate_and_promote(
 
 
 def _compare(spec, version, ch_score, current, holdout, tracking_uri) -> GateDecision:
-    from airloop.training import evaluate
+    from airloop.spec import improvement
+    from airloop.training import booster_task, evaluate
 
     metric = spec.gate.metric
     champ = load_booster(spec.name, current, tracking_uri)
     missing = [f for f in champ.feature_names or [] if f not in holdout.columns]
-    if missing:
+    champ_task = booster_task(champ) or "binary"
+    if missing or champ_task != spec.label.task:
+        why = f"missing features {missing[:3]}" if missing else f"a {champ_task} model; the task is {spec.label.task}"
         return GateDecision(
             version,
             "promoted",
-            f"champion v{current} cannot score this data (missing features {missing[:3]})",
+            f"champion v{current} cannot score this data ({why})",
             metric,
             ch_score,
             current,
             None,
         )
-    cp_score = evaluate(champ, holdout, list(champ.feature_names), spec.label.column)[metric]
-    gain = ch_score - cp_score if spec.gate.direction == "maximize" else cp_score - ch_score
+    cp_score = evaluate(champ, holdout, list(champ.feature_names), spec.label.column, spec.label.task)[metric]
+    # Better is up for pr_auc or r2, down for log_loss or rmse: the gain is positive when the challenger is better.
+    gain = improvement(metric, ch_score, cp_score)
     if math.isnan(ch_score):
         return GateDecision(
             version,

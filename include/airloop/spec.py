@@ -20,6 +20,40 @@ from airloop.errors import SpecError
 
 NAME_RE = r"^[a-z][a-z0-9_]{1,62}$"
 DType = Literal["string", "int", "float", "bool", "datetime", "category"]
+Task = Literal["binary", "multiclass", "regression"]
+Metric = Literal["pr_auc", "roc_auc", "log_loss", "mlogloss", "accuracy", "macro_f1", "rmse", "mae", "r2"]
+Direction = Literal["maximize", "minimize"]
+
+# Every metric belongs to one label task and has one natural direction: a gate or a decay check that reads a
+# metric the wrong way round would promote worse models, so the direction is never left to the spec's author.
+METRICS: dict[str, tuple[str, str]] = {
+    "pr_auc": ("binary", "maximize"),
+    "roc_auc": ("binary", "maximize"),
+    "log_loss": ("binary", "minimize"),
+    "mlogloss": ("multiclass", "minimize"),
+    "accuracy": ("multiclass", "maximize"),
+    "macro_f1": ("multiclass", "maximize"),
+    "rmse": ("regression", "minimize"),
+    "mae": ("regression", "minimize"),
+    "r2": ("regression", "maximize"),
+}
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    task: tuple(m for m, (t, _) in METRICS.items() if t == task) for task in ("binary", "multiclass", "regression")
+}
+DEFAULT_METRIC = {"binary": "pr_auc", "multiclass": "mlogloss", "regression": "rmse"}
+# Label dtypes each task can learn from: 0/1 (or bool) for binary, discrete values for multiclass, numbers for
+# regression. A float label for multiclass would make 1.0 and 1.00000001 two classes: refused at load time.
+LABEL_DTYPES = {"binary": ("int", "bool"), "multiclass": ("string", "category", "int"), "regression": ("int", "float")}
+
+
+def metric_direction(metric: str) -> str:
+    """`maximize` or `minimize`: the way a metric gets better."""
+    return METRICS[metric][1]
+
+
+def improvement(metric: str, new: float, old: float) -> float:
+    """How much better `new` is than `old`, in the metric's own units (positive: better, whatever the direction)."""
+    return new - old if metric_direction(metric) == "maximize" else old - new
 
 
 class _Strict(BaseModel):
@@ -50,25 +84,48 @@ class ColumnSpec(_Strict):
 
 
 class SchemaSpec(_Strict):
+    """Columns and their roles. `time_column` is optional: without it the split is random (seeded), not by time."""
+
     columns: dict[str, ColumnSpec]
     id_column: str
-    time_column: str
+    time_column: str | None = None
     max_invalid_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
 
     @model_validator(mode="after")
     def _check(self) -> SchemaSpec:
         for role in ("id_column", "time_column"):
             col = getattr(self, role)
-            if col not in self.columns:
+            if col is not None and col not in self.columns:
                 raise ValueError(f"{role}: {role} '{col}' is not a declared column")
-        if self.columns[self.time_column].dtype != "datetime":
+        if self.time_column is not None and self.columns[self.time_column].dtype != "datetime":
             raise ValueError(f"time_column: time_column '{self.time_column}' must have dtype datetime")
         return self
 
 
 class LabelSpec(_Strict):
+    """What the model learns to predict.
+
+    `classes` (multiclass only) fixes the class list and its order; without it the classes are the label
+    column's category domain, else the sorted distinct labels of the training set. Each model version records
+    the list it was trained with, so scoring maps class indexes back to labels even when the list changes.
+    """
+
     column: str
-    task: Literal["binary"] = "binary"
+    task: Task = "binary"
+    classes: list[str | int] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> LabelSpec:
+        if self.classes is None:
+            return self
+        if self.task != "multiclass":
+            raise ValueError(f"classes: only a multiclass label has classes; label.task is {self.task}")
+        if len(self.classes) < 2:
+            raise ValueError("classes: a multiclass label needs at least 2 classes")
+        dupes = sorted({str(c) for c in self.classes if [str(x) for x in self.classes].count(str(c)) > 1})
+        if dupes:
+            raise ValueError(f"classes: duplicate classes: {dupes}")
+        return self
 
 
 class FeatureSpec(_Strict):
@@ -93,7 +150,10 @@ class ModelSpec(_Strict):
 
 
 class SplitSpec(_Strict):
-    """Time-based split: the newest `holdout_fraction` is the holdout, the slice before it validates."""
+    """Time-based split: the newest `holdout_fraction` is the holdout, the slice before it validates.
+
+    Without a `schema.time_column` the same fractions are drawn at random, seeded by `model.seed`.
+    """
 
     valid_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
     holdout_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
@@ -115,14 +175,25 @@ class TrainingSpec(_Strict):
 
 
 class GateSpec(_Strict):
-    metric: Literal["pr_auc", "roc_auc", "log_loss"] = "pr_auc"
-    direction: Literal["maximize", "minimize"] = "maximize"
+    """Which holdout metric decides promotion, and by how much (in the metric's units) a challenger must win.
+
+    `metric` defaults to the label task's metric (binary pr_auc, multiclass mlogloss, regression rmse) and
+    `direction` to the metric's natural one; both are filled in when the pipeline spec is validated. A direction
+    against the metric's nature is refused rather than obeyed.
+    """
+
+    metric: Metric | None = None
+    direction: Direction | None = None
     min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
 
     @model_validator(mode="after")
     def _check(self) -> GateSpec:
-        natural = "minimize" if self.metric == "log_loss" else "maximize"
-        if self.direction != natural:
+        if self.metric is None:
+            return self  # the pipeline spec fills the task's default metric, then checks the direction
+        natural = metric_direction(self.metric)
+        if self.direction is None:
+            object.__setattr__(self, "direction", natural)  # frozen model: filled once, while validating
+        elif self.direction != natural:
             raise ValueError(f"direction: metric {self.metric} must be {natural}d, not {self.direction}d")
         return self
 
@@ -136,11 +207,11 @@ class DriftSpec(_Strict):
 class PerformanceSpec(_Strict):
     """Performance decay: on labelled feedback batches, the champion's live metric against its holdout score.
 
-    A drop of more than `max_drop` (absolute, in the metric's own units; a rise for log_loss) means decay, which
-    retrains like drift does. `metric` defaults to the gate's metric.
+    A drop of more than `max_drop` (absolute, in the metric's own units; a rise for a metric that is minimized,
+    such as log_loss or rmse) means decay, which retrains like drift does. `metric` defaults to the gate's metric.
     """
 
-    metric: Literal["pr_auc", "roc_auc", "log_loss"] | None = None
+    metric: Metric | None = None
     max_drop: Annotated[float, Field(gt=0.0)] = 0.1
 
 
@@ -206,12 +277,58 @@ class PipelineSpec(_Strict):
                     raise ValueError(
                         f"features.{i}: feature '{feat.name}' reads the label column '{col}' (target leak)"
                     )
+        self._check_label(cols[self.label.column])
+        self._fill_metrics()
         return self
+
+    def _check_label(self, col: ColumnSpec) -> None:
+        """The label column's dtype must suit the task, and declared classes must be values it can hold."""
+        task = self.label.task
+        if col.dtype not in LABEL_DTYPES[task]:
+            raise ValueError(
+                f"label.task: a {task} label needs a column of dtype {'/'.join(LABEL_DTYPES[task])}; "
+                f"'{self.label.column}' is {col.dtype}"
+            )
+        if self.label.classes is None:
+            return
+        want = int if col.dtype == "int" else str
+        wrong = [c for c in self.label.classes if type(c) is not want]
+        if wrong:
+            raise ValueError(
+                f"label.classes: '{self.label.column}' is a {col.dtype} column, classes {wrong} are not {want.__name__}"
+            )
+        if col.domain is not None and not set(self.label.classes) <= set(col.domain):
+            outside = [c for c in self.label.classes if c not in col.domain]
+            raise ValueError(f"label.classes: {outside} are not in the domain of '{self.label.column}'")
+
+    def _fill_metrics(self) -> None:
+        """Default the gate's metric to the task's, then refuse any metric that belongs to another task."""
+        task = self.label.task
+        if self.gate.metric is None:
+            metric = DEFAULT_METRIC[task]
+            natural = metric_direction(metric)
+            if self.gate.direction not in (None, natural):
+                raise ValueError(
+                    f"gate.direction: metric {metric} (the {task} default) must be {natural}d, "
+                    f"not {self.gate.direction}d"
+                )
+            # Frozen model: the filled-in gate replaces the partial one once, while the spec is being validated.
+            object.__setattr__(self, "gate", self.gate.model_copy(update={"metric": metric, "direction": natural}))
+        for field, metric in (("gate.metric", self.gate.metric), ("performance.metric", self.performance.metric)):
+            if metric is not None and METRICS[metric][0] != task:
+                raise ValueError(f"{field}: {metric} is a {METRICS[metric][0]} metric; label.task is {task}")
 
     @property
     def spec_hash(self) -> str:
-        """Stable hash of the spec's meaning (not its formatting), recorded as lineage on every model."""
-        payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        """Stable hash of the spec's meaning (not its formatting), recorded as lineage on every model.
+
+        Fields added later are left out while they hold their default, so a spec that does not use them keeps
+        the hash it had before they existed (lineage stays comparable across upgrades).
+        """
+        data = self.model_dump(mode="json", by_alias=True)
+        if data["label"].get("classes") is None:
+            data["label"].pop("classes", None)
+        payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -189,6 +189,8 @@ def build_schema(spec: PipelineSpec, *, require_label: bool = False) -> pa.DataF
             checks.append(pa.Check.le(col.max))
         if col.domain:
             checks.append(pa.Check.isin(col.domain))
+        if name == spec.label.column:
+            checks += _label_checks(spec, col)
         required = col.required or (require_label and name == spec.label.column)
         columns[name] = pa.Column(
             None,  # dtypes are guaranteed by coerce_frame, which reports bad cells row by row
@@ -199,6 +201,23 @@ def build_schema(spec: PipelineSpec, *, require_label: bool = False) -> pa.DataF
             required=required,
         )
     return pa.DataFrameSchema(columns, name=spec.name, strict=False)
+
+
+def _label_checks(spec: PipelineSpec, col: ColumnSpec) -> list:
+    """What the label must hold for its task, beyond the column's own checks.
+
+    A binary label is 0 or 1 (unless its min/max already say so, or it is a bool); a multiclass label with
+    declared `classes` is one of them. A wrong label quarantines its row here, not the whole training run later.
+    """
+    import pandera.pandas as pa
+
+    task = spec.label.task
+    if task == "binary" and col.dtype != "bool":
+        bounded = col.min is not None and col.max is not None and col.min >= 0 and col.max <= 1
+        return [] if bounded else [pa.Check.isin([0, 1])]
+    if task == "multiclass" and spec.label.classes is not None:
+        return [pa.Check.isin(spec.label.classes)]
+    return []
 
 
 def rejection_reason(report: ValidationReport, max_invalid_share: float) -> str | None:

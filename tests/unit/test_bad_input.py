@@ -447,7 +447,7 @@ def test_drift_uses_the_specs_method_and_refuses_an_unknown_one(airloop, tmp_pat
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (("validate", "good.parquet", "--pipeline", "nope"), "unknown pipeline 'nope' (known: fraud_detection;"),
+        (("validate", "good.parquet", "--pipeline", "nope"), "unknown pipeline 'nope' (known: fraud_detection"),
         (("validate", "missing.parquet", "--pipeline", NAME), "missing.parquet: no such file"),
         (("validate", ".", "--pipeline", NAME), "is a directory, not a file"),
         (("validate", "good.parquet", "--pipeline", NAME, "--strict"), "No such option: --strict"),

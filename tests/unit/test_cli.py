@@ -146,7 +146,7 @@ def test_validate_bad_rows_exits_1_with_a_json_report(files):
     [
         ("validate-missing", "missing.parquet: no such file"),
         ("validate-random", "random.parquet: cannot read as Parquet"),
-        ("validate-unknown-pipeline", "unknown pipeline 'nope' (known: fraud_detection;"),
+        ("validate-unknown-pipeline", "unknown pipeline 'nope' (known: fraud_detection"),
     ],
 )
 def test_unusable_calls_exit_2_with_one_line(files, name, fragment):
@@ -248,5 +248,8 @@ def test_bad_arguments_exit_2(airloop, tmp_path, args, option):
 def test_models_json_on_an_empty_store(tmp_path, env_for):
     result = run_all(env_for, {"models": (["models", "--format", "json"], tmp_path)})["models"]
     assert result.rc == 0, result
-    assert json.loads(result.stdout) == [{"pipeline": NAME, "champion": None, "challenger": None, "versions": []}]
+    shipped = sorted(p.stem for p in (ROOT / "include" / "pipelines").glob("*.yaml"))
+    assert json.loads(result.stdout) == [
+        {"pipeline": name, "champion": None, "challenger": None, "versions": []} for name in shipped
+    ]
     assert (tmp_path / "mlflow.db").is_file()  # the environment's store, not the checkout's .run/

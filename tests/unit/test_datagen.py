@@ -105,7 +105,7 @@ def test_labels_false_drops_only_the_label():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(kind="churn"), r"unknown generator 'churn' \(known: fraud\)"),
+        (dict(kind="churn"), r"unknown generator 'churn' \(known: fraud, retail\)"),
         (dict(drift="sudden"), r"unknown drift kind 'sudden' \(known: none, covariate, concept\)"),
         (dict(rows=0), r"rows must be at least 1, got 0"),
     ],

@@ -1,17 +1,31 @@
-"""Feature transforms: values of every registered transform, and the spec-driven builder's columns and dtypes."""
+"""Feature transforms: values of every registered transform, the spec-driven builder's columns and dtypes, and custom
+feature functions (`module:function`): resolution, the contract and its errors."""
 
 from __future__ import annotations
 
+import copy
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from airloop.datagen import generate
 from airloop.errors import SpecError
-from airloop.features import TRANSFORMS, build_features, feature_columns, get_transform
-from airloop.spec import ColumnSpec, FeatureSpec
+from airloop.features import (
+    TRANSFORMS,
+    FeatureError,
+    build_features,
+    feature_columns,
+    get_transform,
+    is_known_transform,
+    outputs,
+    resolve_function,
+)
+from airloop.spec import ColumnSpec, FeatureSpec, load_spec
 from airloop.validation import validate_frame
 
 pytestmark = pytest.mark.unit
@@ -218,3 +232,265 @@ def test_build_features_values_follow_the_inputs(built, batch):
 def test_build_features_without_label(batch, spec):
     built = build_features(batch.drop(columns=["is_fraud"]), spec)
     assert list(built.columns) == ["transaction_id", "event_time", *feature_columns(spec)]
+
+
+# ------------------------------------------------------------------------------------------ custom feature functions
+
+CUSTOM_MODULE = """
+import numpy as np
+import pandas as pd
+
+from airloop.features import outputs
+
+SEEN = {}
+
+
+def scaled(df, factor=1.0):
+    SEEN["scaled"] = list(df.columns)
+    return df["amount"] * factor
+
+
+def everything(df):
+    SEEN["everything"] = list(df.columns)
+    return pd.Series(np.arange(len(df)), index=df.index)
+
+
+@outputs("hi", "lo")
+def bounds(df, cut=100.0):
+    return pd.DataFrame({"lo": df["amount"] < cut, "hi": df["amount"] >= cut})
+
+
+@outputs(lambda bins, **_: [f"b{i}" for i in range(len(bins) + 1)])
+def binned(df, bins):
+    codes = np.digitize(df["amount"].to_numpy(), bins)
+    return pd.DataFrame({f"b{i}": codes == i for i in range(len(bins) + 1)})
+
+
+def shuffled(df):
+    return df["amount"].sort_values()  # a reordering of df's index: aligned back by label
+
+
+def wrong_type(df):
+    return df["amount"].to_numpy()
+
+
+def too_short(df):
+    return df["amount"].iloc[1:]
+
+
+def text(df):
+    return df["amount"].astype(str)
+
+
+def infinite(df):
+    return df["amount"] / 0.0
+
+
+def frame_undeclared(df):
+    return df[["amount"]]
+
+
+@outputs("a", "b")
+def frame_wrong_columns(df):
+    return pd.DataFrame({"a": df["amount"], "c": df["amount"]})
+
+
+@outputs("a", "b")
+def series_declared(df):
+    return df["amount"]
+
+
+def other_index(df):
+    return pd.Series(df["amount"].to_numpy(), index=df.index + 1000)
+
+
+def broken(df):
+    raise KeyError("no_such_column")
+
+
+NOT_A_FUNCTION = 3
+"""
+
+
+@pytest.fixture
+def custom(tmp_path, spec_dict, request):
+    """Write a feature module next to a copy of the shipped spec; return a loader for specs with custom features.
+
+    Each test gets its own module name, so modules imported (and cached in sys.modules) by one never serve another.
+    """
+    module = f"features_t{abs(hash(request.node.nodeid)) % 10**10}"
+    (tmp_path / f"{module}.py").write_text(CUSTOM_MODULE)
+
+    def load(*features: dict, mutate=None):
+        data = copy.deepcopy(spec_dict)
+        data["features"] = [
+            {**f, "transform": f["transform"].replace("MOD:", f"{module}:")} for f in [*data["features"], *features]
+        ]
+        if mutate:
+            mutate(data)
+        path = tmp_path / "fraud_detection.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return load_spec(path)
+
+    load.module = module
+    return load
+
+
+@pytest.fixture(scope="module")
+def custom_batch(spec) -> pd.DataFrame:
+    raw = generate("fraud", rows=40, seed=5)
+    return validate_frame(raw, spec).valid_rows.iloc[5:]  # a non-0..n-1 index, as after quarantining rows
+
+
+def test_custom_series_feature_gets_its_columns_and_params(custom, custom_batch):
+    spec = custom({"name": "amt3", "transform": "MOD:scaled", "column": "amount", "params": {"factor": 3}})
+    built = build_features(custom_batch, spec)
+    assert feature_columns(spec)[-1] == "amt3"
+    assert list(built.columns) == ["transaction_id", "event_time", "is_fraud", *feature_columns(spec)]
+    assert built["amt3"].dtype == np.float32
+    np.testing.assert_allclose(built["amt3"], custom_batch["amount"].to_numpy() * 3, rtol=1e-6)
+    assert sys.modules[custom.module].SEEN["scaled"] == ["amount"]
+
+
+def test_custom_feature_without_columns_gets_every_column_but_the_label(custom, custom_batch, spec):
+    spec = custom({"name": "row", "transform": "MOD:everything"})
+    built = build_features(custom_batch, spec)
+    seen = sys.modules[custom.module].SEEN["everything"]
+    assert seen == [c for c in spec.schema.columns if c != "is_fraud"]
+    assert_values(built["row"].to_numpy(), list(range(len(custom_batch))))
+
+
+def test_custom_dataframe_feature_declares_its_columns(custom, custom_batch):
+    spec = custom({"name": "big", "transform": "MOD:bounds", "column": "amount", "params": {"cut": 50.0}})
+    assert feature_columns(spec)[-2:] == ["big__hi", "big__lo"]  # the declared order, not the returned one
+    built = build_features(custom_batch, spec)
+    hi = (custom_batch["amount"] >= 50.0).to_numpy()
+    assert_values(built["big__hi"].to_numpy(), hi.astype(float).tolist())
+    assert_values(built["big__lo"].to_numpy(), (~hi).astype(float).tolist())
+
+
+def test_custom_outputs_may_depend_on_params(custom, custom_batch):
+    spec = custom({"name": "bin", "transform": "MOD:binned", "column": "amount", "params": {"bins": [10, 100]}})
+    assert feature_columns(spec)[-3:] == ["bin__b0", "bin__b1", "bin__b2"]
+    built = build_features(custom_batch, spec)
+    assert (built[["bin__b0", "bin__b1", "bin__b2"]].sum(axis=1) == 1).all()
+
+
+def test_custom_result_reordered_by_index_is_aligned_back(custom, custom_batch):
+    spec = custom({"name": "amt", "transform": "MOD:shuffled", "column": "amount"})
+    built = build_features(custom_batch, spec)
+    np.testing.assert_allclose(built["amt"], custom_batch["amount"].to_numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("function", "fragment"),
+    [
+        ("wrong_type", "must return a pandas Series or DataFrame, got ndarray"),
+        ("too_short", "rows for a batch of"),
+        ("text", "column 'f' is not numeric (dtype"),
+        ("infinite", "infinite value(s)"),
+        ("frame_undeclared", "returned a DataFrame without declaring its columns"),
+        ("frame_wrong_columns", "returned columns ['a', 'c'], its @outputs declare ['a', 'b']"),
+        ("series_declared", "declares @outputs ['f__a', 'f__b'] but returned a Series"),
+        ("other_index", "the result's index does not match the input rows"),
+        ("broken", "raised KeyError: 'no_such_column'"),
+    ],
+)
+def test_custom_contract_violations_name_the_feature(custom, custom_batch, function, fragment):
+    spec = custom({"name": "f", "transform": f"MOD:{function}", "column": "amount"})
+    with pytest.raises(FeatureError) as info:
+        build_features(custom_batch, spec)
+    message = str(info.value)
+    assert message.startswith(f"feature 'f' ({custom.module}:{function})"), message
+    assert fragment in message
+
+
+def test_spec_validation_accepts_custom_names_without_importing(custom):
+    spec = custom({"name": "later", "transform": "not_written_yet:fn", "column": "amount"})
+    assert spec.features[-1].transform == "not_written_yet:fn"
+    assert "not_written_yet" not in sys.modules
+    assert is_known_transform("pkg.mod:fn") and is_known_transform("identity")
+    assert not is_known_transform("pkg.mod:") and not is_known_transform("nope")
+
+
+@pytest.mark.parametrize("ref", ["mod:", ":fn", "a b:fn", "mod:fn:x", "mod.:fn", "1mod:fn"])
+def test_malformed_custom_names_fail_at_load_naming_the_field(custom, ref):
+    with pytest.raises(SpecError) as info:
+        custom({"name": "bad", "transform": ref, "column": "amount"})
+    message = str(info.value)
+    assert "field 'features.10' (bad)" in message
+    assert f"custom transform '{ref}' is not 'module.path:function'" in message
+
+
+def test_unknown_module_lists_where_it_looked(custom, custom_batch, tmp_path):
+    spec = custom({"name": "f", "transform": "features_nowhere:fn", "column": "amount"})
+    with pytest.raises(FeatureError) as info:
+        build_features(custom_batch, spec)
+    message = str(info.value)
+    assert message.startswith("feature 'f': custom transform 'features_nowhere:fn': no module 'features_nowhere'")
+    assert f"tried: {tmp_path.resolve()} (the spec's directory)" in message
+    assert "the installed packages" in message
+    with pytest.raises(FeatureError, match="no module 'features_nowhere'"):
+        feature_columns(spec)  # the model's column list needs the function too
+
+
+def test_unknown_function_lists_the_module_functions(custom, custom_batch):
+    spec = custom({"name": "f", "transform": "MOD:nope", "column": "amount"})
+    with pytest.raises(FeatureError) as info:
+        build_features(custom_batch, spec)
+    message = str(info.value)
+    assert f"'nope' does not exist in module '{custom.module}'" in message
+    assert "functions there: binned, bounds, broken, everything, frame_undeclared" in message
+    assert "outputs" not in message.split("functions there:")[1]  # imported, not the module's own
+    spec = custom({"name": "f", "transform": "MOD:NOT_A_FUNCTION", "column": "amount"})
+    with pytest.raises(FeatureError, match="'NOT_A_FUNCTION' is not a function"):
+        build_features(custom_batch, spec)
+
+
+def test_module_import_failures_are_feature_errors(custom, custom_batch, tmp_path):
+    (tmp_path / "features_needs_dep.py").write_text("import no_such_dependency_xyz\n")
+    (tmp_path / "features_raises.py").write_text("raise RuntimeError('bad config')\n")
+    spec = custom({"name": "f", "transform": "features_needs_dep:fn", "column": "amount"})
+    with pytest.raises(FeatureError, match="importing module 'features_needs_dep' failed: No module named 'no_such"):
+        build_features(custom_batch, spec)
+    spec = custom({"name": "f", "transform": "features_raises:fn", "column": "amount"})
+    with pytest.raises(FeatureError, match="importing module 'features_raises' raised RuntimeError: bad config"):
+        build_features(custom_batch, spec)
+
+
+def test_the_spec_directory_is_on_sys_path_only_for_the_import(custom, tmp_path):
+    spec = custom({"name": "amt", "transform": "MOD:scaled", "column": "amount"})
+    before = list(sys.path)
+    feature_columns(spec)
+    assert sys.path == before
+    assert str(tmp_path.resolve()) not in sys.path
+    assert Path(sys.modules[custom.module].__file__).parent == tmp_path.resolve()
+
+
+def test_resolve_function_on_its_own(tmp_path):
+    (tmp_path / "features_resolve_alone.py").write_text("def f(df):\n    return df['x'] + 1\n")
+    fn = resolve_function("features_resolve_alone:f", [tmp_path])
+    assert fn(pd.DataFrame({"x": [1, 2]})).tolist() == [2, 3]
+    assert resolve_function("features_resolve_alone:f", [tmp_path]) is fn  # resolved once
+
+
+def test_custom_outputs_colliding_with_a_role_column_are_refused(custom, custom_batch):
+    spec = custom({"name": "is_fraud", "transform": "MOD:scaled", "column": "amount"})
+    with pytest.raises(
+        FeatureError, match=r"collide with each other or with the id, time or label column: \['is_fraud'\]"
+    ):
+        feature_columns(spec)
+
+
+def test_outputs_decorator_refuses_bad_declarations():
+    with pytest.raises(TypeError, match="duplicate"):
+        outputs("a", "a")
+    with pytest.raises(TypeError, match="non-empty strings"):
+        outputs()
+    with pytest.raises(TypeError, match="non-empty strings"):
+        outputs("a", "")
+
+
+def test_unknown_builtin_transform_mentions_custom_functions():
+    with pytest.raises(SpecError, match=r"a custom function is named 'module.path:function'"):
+        get_transform("nope")

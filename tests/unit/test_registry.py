@@ -358,8 +358,13 @@ def test_cli_models_table(state, cli_main):
     result = cli_main(state.root, "models")
     assert result.rc == 0, result
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"{NAME}: champion={_champion(state)} ")
-    rows = [line.split() for line in lines[2:]]
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{NAME}: "))  # one block per pipeline
+    assert lines[start].startswith(f"{NAME}: champion={_champion(state)} ")
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("  "):
+            break
+        rows.append(line.split())
     assert [r[0] for r in rows] == ["1", "2"]
     assert rows[0][5] == state.trained[0]["data_md5"][:12]
 

@@ -60,7 +60,9 @@ def test_shipped_spec_loads(spec):
 
 
 def test_load_specs_finds_the_shipped_spec(spec_path):
-    assert [s.name for s in load_specs(spec_path.parent)] == ["fraud_detection"]
+    shipped = sorted(p.stem for p in spec_path.parent.glob("*.yaml"))
+    assert "fraud_detection" in shipped
+    assert [s.name for s in load_specs(spec_path.parent)] == shipped
 
 
 def test_find_spec_by_name(spec_path, spec):
@@ -68,7 +70,7 @@ def test_find_spec_by_name(spec_path, spec):
 
 
 def test_find_spec_unknown_lists_known(spec_path):
-    with pytest.raises(SpecError, match=r"unknown pipeline 'nope' \(known: fraud_detection;"):
+    with pytest.raises(SpecError, match=r"unknown pipeline 'nope' \(known: fraud_detection[,;]"):
         find_spec("nope", spec_path.parent)
 
 
@@ -194,7 +196,27 @@ BAD_SPECS: list[tuple[str, Mutator, list[str]]] = [
         _set("gate.direction", "minimize"),
         ["field 'gate.direction'", "metric pr_auc must be maximized, not minimized"],
     ),
-    ("unknown-gate-metric", _set("gate.metric", "accuracy"), ["field 'gate.metric'"]),
+    ("unknown-gate-metric", _set("gate.metric", "auc"), ["field 'gate.metric'", "'pr_auc', 'roc_auc'"]),
+    (
+        "gate-metric-of-another-task",
+        _set("gate.metric", "accuracy"),
+        ["field 'gate.metric'", "accuracy is a multiclass metric; label.task is binary"],
+    ),
+    (
+        "performance-metric-of-another-task",
+        _set("performance.metric", "rmse"),
+        ["field 'performance.metric'", "rmse is a regression metric; label.task is binary"],
+    ),
+    (
+        "task-changed-metric-not",
+        _set("label.task", "multiclass"),
+        ["field 'gate.metric'", "pr_auc is a binary metric; label.task is multiclass"],
+    ),
+    (
+        "label-dtype-does-not-fit-task",
+        _set("schema.columns.is_fraud.dtype", "float"),
+        ["field 'label.task'", "a binary label needs a column of dtype int/bool; 'is_fraud' is float"],
+    ),
     ("bad-cron", _set("schedules.retrain", "every day"), ["field 'schedules.retrain'", "neither a cron expression"]),
     ("bad-name", _set("name", "Fraud-Detection"), ["field 'name'"]),
     ("zero-boost-rounds", _set("model.num_boost_round", 0), ["field 'model.num_boost_round'"]),

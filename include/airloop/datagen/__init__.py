@@ -22,7 +22,14 @@ def _fraud(**kwargs) -> pd.DataFrame:
     return generate(**kwargs)
 
 
-GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {"fraud": _fraud}
+def _retail(**kwargs) -> pd.DataFrame:
+    from airloop.datagen.retail import generate
+
+    return generate(**kwargs)
+
+
+# Imported on first use: a DAG file that names one generator need not import the others.
+GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {"fraud": _fraud, "retail": _retail}
 
 
 def generate(

@@ -47,10 +47,21 @@ def register(name: str, *, inputs: tuple[str, ...], n_inputs: int = 1, outputs=_
 
 
 def get_transform(name: str) -> Transform:
+    """A built-in transform by name. Custom functions (`module:function`) live in `airloop.features.custom`."""
     try:
         return TRANSFORMS[name]
     except KeyError:
-        raise SpecError(f"unknown transform '{name}' (known: {', '.join(sorted(TRANSFORMS))})") from None
+        raise SpecError(
+            f"unknown transform '{name}' (known: {', '.join(sorted(TRANSFORMS))}); "
+            "a custom function is named 'module.path:function'"
+        ) from None
+
+
+def is_known_transform(name: str) -> bool:
+    """True for a built-in, or for a well-formed custom `module:function` reference (imported only when used)."""
+    from airloop.features.custom import REF_RE
+
+    return name in TRANSFORMS or bool(REF_RE.match(name))
 
 
 def _f32(values) -> np.ndarray:
@@ -88,10 +99,6 @@ def cyclical(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arrays:
     period = float(feat.params.get("period", 24))
     angle = s.to_numpy(dtype="float32", na_value=np.nan) * np.float32(2 * np.pi / period)
     return {f"{feat.name}_sin": np.sin(angle), f"{feat.name}_cos": np.cos(angle)}
-
-
-def _one_hot_outputs(feat: FeatureSpec, cols: list[ColumnSpec]) -> list[str]:
-    return [f"{feat.name}__{v}" for v in cols[0].domain or []]
 
 
 def domain_codes(s: pd.Series, domain: list[str]) -> np.ndarray:
