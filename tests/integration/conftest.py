@@ -151,3 +151,19 @@ def s3_client(s3_endpoint):
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    """An empty Redis database (15 down to 1) for a test stack's Celery broker, so its queues never mix with a
+    running stack's (database 0, `make stack-up`) or another module's."""
+    import os
+
+    import redis
+
+    server = os.environ.get("AIRLOOP_REDIS_URL") or "redis://127.0.0.1:6379"
+    base = server.rstrip("/").rsplit("/", 1)[0] if server.count("/") > 2 else server.rstrip("/")
+    for n in range(15, 0, -1):
+        if redis.Redis.from_url(f"{base}/{n}").dbsize() == 0:
+            return f"{base}/{n}"
+    pytest.fail("no empty Redis database (1–15) for the test broker")

@@ -41,7 +41,6 @@ NAME = "fraud_detection"
 TRAIN = f"{NAME}__train"
 OUTAGE = 30  # seconds a service stays away
 POSTGRES = os.environ.get("AIRLOOP_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432"
-REDIS = os.environ.get("AIRLOOP_REDIS_URL") or "redis://127.0.0.1:6379"
 
 
 class TcpProxy:
@@ -105,16 +104,6 @@ class TcpProxy:
                     pass
 
 
-def _free_redis_db() -> str:
-    import redis
-
-    base = REDIS.rstrip("/").rsplit("/", 1)[0] if REDIS.count("/") > 2 else REDIS.rstrip("/")
-    for n in range(14, 0, -1):
-        if redis.Redis.from_url(f"{base}/{n}").dbsize() == 0:
-            return f"{base}/{n}"
-    pytest.fail("no empty Redis database (1–14) for the test broker")
-
-
 def _trigger(api: AirflowAPI, dag_id: str) -> str:
     req = urllib.request.Request(
         f"{api.base}/api/v2/dags/{dag_id}/dagRuns",
@@ -150,7 +139,7 @@ def _versions_of_run(settings: Settings, run_id: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def topo(tmp_path_factory):
+def topo(tmp_path_factory, redis_url):
     from airloop.datagen.bad import corpus
 
     proxy = TcpProxy()
@@ -158,7 +147,7 @@ def topo(tmp_path_factory):
         ROOT,
         tmp_path_factory.mktemp("faults"),
         postgres_url=POSTGRES,
-        redis_url=_free_redis_db(),
+        redis_url=redis_url,
         prefix=f"airloop_ft{os.getpid()}",
         ephemeral=True,
         preferred_ports=(0, 0),

@@ -34,22 +34,10 @@ NAME = "fraud_detection"
 ROWS = 12_000
 STAGE_TIMEOUT = 300
 POSTGRES = os.environ.get("AIRLOOP_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432"
-REDIS = os.environ.get("AIRLOOP_REDIS_URL") or "redis://127.0.0.1:6379"
 
 
 def _wait(poll, timeout=STAGE_TIMEOUT):
     return poll_until(poll, timeout)
-
-
-def _free_redis_db() -> str:
-    """An empty Redis database (1–15), so the test's broker queues never mix with a running stack's."""
-    import redis
-
-    base = REDIS.rstrip("/").rsplit("/", 1)[0] if REDIS.count("/") > 2 else REDIS.rstrip("/")
-    for n in range(15, 0, -1):
-        if redis.Redis.from_url(f"{base}/{n}").dbsize() == 0:
-            return f"{base}/{n}"
-    pytest.fail("no empty Redis database (1–15) for the test broker")
 
 
 def _sql(stack: NativeStack, db: str, query: str, *args):
@@ -77,13 +65,13 @@ def _keys(s3, bucket: str, prefix: str = "") -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def topology(tmp_path_factory):
+def topology(tmp_path_factory, redis_url):
     run_dir = tmp_path_factory.mktemp("native")
     stack = NativeStack(
         ROOT,
         run_dir,
         postgres_url=POSTGRES,
-        redis_url=_free_redis_db(),
+        redis_url=redis_url,
         prefix=f"airloop_it{os.getpid()}",
         ephemeral=True,
         preferred_ports=(0, 0),
