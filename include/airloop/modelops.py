@@ -117,7 +117,7 @@ def pipeline_detail(spec: PipelineSpec, settings: Settings, *, now: float | None
         "summary": _summary(spec, model, versions, history, checks, now),
         "versions": versions,
         "champion_history": list(reversed(history)),
-        "rollback_to": registry._rollback_target(history, model["champion"]) if model["champion"] else None,
+        "rollback_to": registry.previous_champion(history, model["champion"]) if model["champion"] else None,
         "drift_history": checks,
         "drift_share": spec.drift.drift_share,
         "dag_ids": {k: f"{spec.name}__{k}" for k in ("features", "train", "score", "monitor", "retrain")},

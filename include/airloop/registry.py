@@ -379,7 +379,7 @@ def promote(name: str, version: str, *, tracking_uri: str, actor: str = "cli") -
     return previous
 
 
-def _rollback_target(history: list[dict[str, Any]], current: str) -> str | None:
+def previous_champion(history: list[dict[str, Any]], current: str) -> str | None:
     """The version that was champion before `current` took over, or None.
 
     The promotion that made `current` champion counts; a rollback onto it does not, so rolling back twice goes
@@ -396,7 +396,7 @@ def rollback_target(name: str, *, tracking_uri: str) -> str | None:
     c = client(tracking_uri)
     try:
         current = _alias(c, name, CHAMPION)
-        return _rollback_target(_history(c, name), current) if current else None
+        return previous_champion(_history(c, name), current) if current else None
     except Exception:  # no such model yet
         return None
 
@@ -411,7 +411,7 @@ def rollback(name: str, *, tracking_uri: str, actor: str = "cli") -> tuple[str, 
     current = _alias(c, name, CHAMPION)
     if current is None:
         raise RegistryError(f"model '{name}' has no champion to roll back from")
-    previous = _rollback_target(_history(c, name), current)
+    previous = previous_champion(_history(c, name), current)
     if previous is None:
         raise RegistryError(f"model '{name}': champion v{current} has no earlier champion to roll back to")
     _move_champion(c, name, previous, reason=f"rollback from v{current}", actor=actor)
