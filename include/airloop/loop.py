@@ -6,9 +6,11 @@ Inputs and outputs are small JSON-able dicts (URIs, md5s, versions), which is wh
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airloop import ingest, storage
+from airloop.errors import AirloopError
 from airloop.versioning import DataVersioner
 
 if TYPE_CHECKING:
@@ -60,33 +62,33 @@ def train(
     `run_key` names the orchestrator's unit of work (Airflow: dag id / run id / task id, the same for every try).
     A try that finds a version already registered under its key returns that version instead of training again,
     so a retry after a crash (worker killed after registering) never leaves two versions for one run.
+
+    With `model.search` in the spec the candidates train here one after another (the CLI's path); the DAGs
+    run the same three steps (`prepare_search`, `fit_candidate`, `select_candidate`) as mapped tasks instead.
     """
     import pandas as pd
 
     from airloop import registry, training
     from airloop.features import feature_columns
-    from airloop.spec import TASK_METRICS
 
     if run_key:
         done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
         if done:
             log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, done["version"])
             return done
-    versioner = versioner_for(settings)
+    if spec.model.search is not None:
+        prepared = prepare_search(
+            spec, settings, trigger=trigger, git_sha=git_sha, extra_tags=extra_tags, search_key=run_key
+        )
+        if "skipped" in prepared:
+            return prepared
+        results = [fit_candidate(spec, settings, prepared, c) for c in prepared["candidates"]]
+        return select_candidate(spec, settings, prepared, results, run_key=run_key)
     records = ingest.load_records(settings, spec.name)
-    if trigger == "new_data" and not spec.training.retrain_on_new_data:
-        champion = registry.version_tags(spec.name, registry.CHAMPION, tracking_uri=settings.tracking_uri)
-        if champion:
-            return {
-                "skipped": f"champion v{champion['version']} exists and training.retrain_on_new_data is false: "
-                "retraining is drift-driven"
-            }
-    if trigger != "manual":
-        window = ",".join(r.batch_id for r in training.training_window(spec, records))
-        newest = registry.latest_version_tags(spec.name, tracking_uri=settings.tracking_uri)
-        if window and newest.get("training_batches") == window:
-            return {"skipped": f"no new labelled batch since v{newest['version']}: nothing new to learn"}
-    data = training.assemble_training_set(spec, records, versioner)
+    skipped = _nothing_to_learn(spec, settings, records, trigger)
+    if skipped:
+        return {"skipped": skipped}
+    data = training.assemble_training_set(spec, records, versioner_for(settings))
 
     split = training.split_frame(pd.read_parquet(data.path), spec)
     fit = training.fit(split, spec, feature_columns(spec))
@@ -100,6 +102,32 @@ def train(
         git=git_sha,
         extra_tags={**(extra_tags or {}), **({registry.RUN_KEY: run_key} if run_key else {})},
     )
+    return _trained(spec, logged, data, fit)
+
+
+def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any], trigger: str) -> str | None:
+    """Why training would learn nothing new (see `train`), or None when it should train."""
+    from airloop import registry, training
+
+    if trigger == "new_data" and not spec.training.retrain_on_new_data:
+        champion = registry.version_tags(spec.name, registry.CHAMPION, tracking_uri=settings.tracking_uri)
+        if champion:
+            return (
+                f"champion v{champion['version']} exists and training.retrain_on_new_data is false: "
+                "retraining is drift-driven"
+            )
+    if trigger != "manual":
+        window = ",".join(r.batch_id for r in training.training_window(spec, records))
+        newest = registry.latest_version_tags(spec.name, tracking_uri=settings.tracking_uri)
+        if window and newest.get("training_batches") == window:
+            return f"no new labelled batch since v{newest['version']}: nothing new to learn"
+    return None
+
+
+def _trained(spec: PipelineSpec, logged: Any, data: Any, fit: Any) -> dict[str, Any]:
+    """What a training step returns through XCom: the version, its data, device and holdout metrics."""
+    from airloop.spec import TASK_METRICS
+
     return {
         "version": logged.version,
         "run_id": logged.run_id,
@@ -109,6 +137,191 @@ def train(
         "n_rows": data.n_rows,
         "metrics": {k: v for k, v in fit.metrics.items() if k in TASK_METRICS[spec.label.task]},
     }
+
+
+def prepare_search(
+    spec: PipelineSpec,
+    settings: Settings,
+    *,
+    trigger: str,
+    git_sha: str = "unknown",
+    extra_tags: dict[str, str] | None = None,
+    search_key: str | None = None,
+) -> dict[str, Any]:
+    """A model search's first step: version the training set once, open the MLflow parent run, list candidates.
+
+    Every candidate then trains on these exact bytes (restored by md5 wherever its task runs) with the same
+    split, so candidates differ only in their parameters. Returns `{"skipped": reason}` like `train`.
+    """
+    import json
+
+    from airloop import registry, search, searchruns, training
+
+    records = ingest.load_records(settings, spec.name)
+    skipped = _nothing_to_learn(spec, settings, records, trigger)
+    if skipped:
+        return {"skipped": skipped}
+    data = training.assemble_training_set(spec, records, versioner_for(settings))
+    candidates = search.candidates(spec)
+    metric = search.selection_metric(spec)
+    conf = spec.model.search
+    tags = registry.lineage_tags(spec, data, trigger=trigger, git=git_sha, extra_tags=extra_tags)
+    parent = searchruns.open_parent(
+        settings.tracking_uri,
+        spec.name,
+        tags=tags,
+        params={
+            "search.strategy": conf.strategy if conf else "none",
+            "search.metric": f"valid_{metric}",
+            "search.candidates": len(candidates),
+            "search.space": json.dumps(conf.model_dump(mode="json")["space"] if conf else {}, sort_keys=True)[:6000],
+        },
+        search_key=search_key,
+    )
+    log.info("%s: searching %d candidates by valid %s (run %s)", spec.name, len(candidates), metric, parent)
+    return {
+        "data_md5": data.md5,
+        "batches": data.batches,
+        "n_rows": data.n_rows,
+        "parent_run_id": parent,
+        "trigger": trigger,
+        "git_sha": git_sha,
+        "extra_tags": dict(extra_tags or {}),
+        "metric": metric,
+        "candidates": candidates,
+    }
+
+
+def search_jobs(prepared: dict[str, Any]) -> list[dict[str, Any]]:
+    """A prepared search as one job per candidate (what an orchestrator maps a training task over): each job
+    holds the search's shared facts (data md5, parent run, lineage) and its candidate."""
+    shared = {k: v for k, v in prepared.items() if k != "candidates"}
+    return [{"search": shared, "candidate": c} for c in prepared["candidates"]]
+
+
+def search_from_jobs(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """`search_jobs` undone: the prepared search, candidates included."""
+    if not jobs:
+        raise AirloopError("a model search without candidates: nothing to select from")
+    return {**jobs[0]["search"], "candidates": [j["candidate"] for j in jobs]}
+
+
+def _restored_split(spec: PipelineSpec, settings: Settings, data_md5: str):
+    """The training set with this md5, restored from DVC, split the spec's way."""
+    import tempfile
+
+    import pandas as pd
+
+    from airloop import training
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = versioner_for(settings).restore(data_md5, f"{tmp}/train.parquet")
+        return training.split_frame(pd.read_parquet(path), spec)
+
+
+def fit_candidate(
+    spec: PipelineSpec, settings: Settings, prepared: dict[str, Any], candidate: dict[str, Any]
+) -> dict[str, Any]:
+    """Train one search candidate on the search's training set; log it as a child run. Scored on validation
+    only (see `training.fit`). A candidate an earlier try finished is returned as it was, not trained again."""
+    from airloop import searchruns, training
+    from airloop.features import feature_columns
+
+    parent, index = prepared["parent_run_id"], int(candidate["index"])
+    done = searchruns.finished_candidate(settings.tracking_uri, parent, index)
+    if done:
+        log.warning("%s: candidate %d was finished by an earlier try: reusing it", spec.name, index)
+        return done
+    split = _restored_split(spec, settings, prepared["data_md5"])
+    features = feature_columns(spec)
+    fit = training.fit(split, spec, features, candidate["params"], score_holdout=False)
+    valid = training.evaluate(fit.booster, split.valid, features, spec.label.column, spec.label.task)
+    tags = {"pipeline": spec.name, "data_md5": prepared["data_md5"], "trigger": prepared["trigger"]}
+    result = searchruns.log_candidate(settings.tracking_uri, parent, index, fit, valid, tags)
+    metric = prepared["metric"]
+    log.info("%s: candidate %d %s → valid %s %s", spec.name, index, candidate["params"], metric, valid.get(metric))
+    return result
+
+
+def select_candidate(
+    spec: PipelineSpec,
+    settings: Settings,
+    prepared: dict[str, Any],
+    results: list[dict[str, Any]],
+    *,
+    run_key: str | None = None,
+) -> dict[str, Any]:
+    """The search's last step: the best candidate by validation metric, scored on the holdout once, logged in
+    the parent run with full lineage and registered (it then goes to the gate like any challenger)."""
+    from airloop import registry, search, searchruns, training
+    from airloop.features import feature_columns
+
+    if run_key:
+        done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
+        if done:
+            log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, done["version"])
+            return done
+    results = list(results)
+    metric = prepared["metric"]
+    winner = search.best(results, metric)
+    booster = searchruns.load_candidate_booster(settings.tracking_uri, winner["run_id"])
+    split = _restored_split(spec, settings, prepared["data_md5"])
+    features = feature_columns(spec)
+    metrics = training.evaluate(booster, split.holdout, features, spec.label.column, spec.label.task)
+    metrics.update({f"valid_{k}": float(v) for k, v in winner["valid"].items()})
+    metrics["train_seconds"] = float(winner["seconds"])
+    fit = training.FitResult(
+        booster,
+        winner["device"],
+        int(winner["best_iteration"]),
+        metrics,
+        dict(winner["params"]),
+        features,
+        float(winner["seconds"]),
+        {**winner["extra"], "search_best_index": winner["index"], "search_candidates": len(results)},
+    )
+    data = training.TrainingSet(Path(), prepared["data_md5"], list(prepared["batches"]), int(prepared["n_rows"]))
+    searchruns.record_winner(settings.tracking_uri, prepared["parent_run_id"], results, winner)
+    logged = registry.log_model_version(
+        spec,
+        fit,
+        data,
+        split.holdout,
+        tracking_uri=settings.tracking_uri,
+        trigger=prepared["trigger"],
+        git=prepared["git_sha"],
+        extra_tags={
+            **prepared["extra_tags"],
+            "search.best_run_id": winner["run_id"],
+            "search.candidates": str(len(results)),
+            **({registry.RUN_KEY: run_key} if run_key else {}),
+        },
+        run_id=prepared["parent_run_id"],
+    )
+    log.info(
+        "%s: candidate %d of %d won (valid %s %s) → v%s",
+        spec.name,
+        winner["index"],
+        len(results),
+        metric,
+        winner["valid"][metric],
+        logged.version,
+    )
+    out = _trained(spec, logged, data, fit)
+    out["search"] = {
+        "candidates": len(results),
+        "best_index": winner["index"],
+        "best_run_id": winner["run_id"],
+        "metric": f"valid_{metric}",
+        "best_score": winner["valid"][metric],
+        "params": {k: winner["params"].get(k) for k in _searched_keys(prepared)},
+    }
+    return out
+
+
+def _searched_keys(prepared: dict[str, Any]) -> list[str]:
+    """The parameters a search varied (the keys its candidates override)."""
+    return sorted({k for c in prepared["candidates"] for k in c["params"]})
 
 
 def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:

@@ -75,9 +75,14 @@ def log_model_version(
     git: str = "unknown",
     extra_tags: dict[str, str] | None = None,
     workdir: str | Path | None = None,
+    run_id: str | None = None,
 ) -> LoggedVersion:
     """One MLflow run (params, metrics, model with signature + input example, importance plot, lineage tags)
-    and one registered model version carrying the same lineage tags."""
+    and one registered model version carrying the same lineage tags.
+
+    `run_id` resumes an existing run instead of starting one: a model search's parent run, whose child runs
+    hold the candidates, receives the winner.
+    """
     import tempfile
 
     import mlflow
@@ -91,23 +96,14 @@ def log_model_version(
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment(experiment_name(spec.name))
-    lineage = {
-        "pipeline": spec.name,
-        "data_md5": data.md5,
-        "git_sha": git,
-        "spec_hash": spec.spec_hash,
-        "training_batches": ",".join(data.batches),
-        "trigger": trigger,
-        "device": fit.device,
-        **(extra_tags or {}),
-    }
-    lineage["task"] = spec.label.task
+    lineage = lineage_tags(spec, data, trigger=trigger, git=git, extra_tags=extra_tags)
+    lineage["device"] = fit.device
     if "classes" in fit.extra:
         lineage["classes"] = fit.extra["classes"]  # JSON list, index order: how scoring names the classes
     example = holdout[fit.feature_names].head(5)
     # The output schema follows the task: P(class 1), one probability per class, or the predicted value.
     signature = infer_signature(example, predict(fit.booster, example, fit.feature_names))
-    with mlflow.start_run(run_name=f"{spec.name}-{trigger}", tags=lineage) as run:
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else f"{spec.name}-{trigger}", tags=lineage) as run:
         mlflow.log_params(
             {k: v for k, v in fit.params.items() if k != "eval_metric"}
             | {
@@ -140,6 +136,22 @@ def log_model_version(
             tags[f"metric.{key}"] = f"{fit.metrics[key]:.6f}"
     mv = _register(spec.name, info.model_uri, run_id, tracking_uri, tags)
     return LoggedVersion(run_id, mv, f"models:/{spec.name}/{mv}")
+
+
+def lineage_tags(
+    spec: PipelineSpec, data: TrainingSet, *, trigger: str, git: str, extra_tags: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The lineage every model's run and version carry: which data (md5, batches), code, spec and trigger."""
+    return {
+        "pipeline": spec.name,
+        "data_md5": data.md5,
+        "git_sha": git,
+        "spec_hash": spec.spec_hash,
+        "training_batches": ",".join(data.batches),
+        "trigger": trigger,
+        **(extra_tags or {}),
+        "task": spec.label.task,
+    }
 
 
 def _register(name: str, model_uri: str, run_id: str, tracking_uri: str, tags: dict[str, str]) -> str:
@@ -451,6 +463,8 @@ def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, An
                     "training_batches": tags.get("training_batches"),
                     "device": tags.get("device"),
                     "promoted_by": tags.get("promoted_by"),
+                    "search_candidates": int(tags["search.candidates"]) if "search.candidates" in tags else None,
+                    "search_best_run_id": tags.get("search.best_run_id"),
                 }
             )
         out.append(

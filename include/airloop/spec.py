@@ -140,6 +140,67 @@ class FeatureSpec(_Strict):
         return list(self.columns or []) + ([self.column] if self.column else [])
 
 
+# Booster parameters the label task owns (objective, metrics, classes) or the deployment owns (device, threads):
+# a search over them would compare models that cannot be compared, or trained on different hardware.
+UNSEARCHABLE = ("objective", "eval_metric", "num_class", "device", "nthread", "seed", "tree_method")
+
+
+class RangeSpec(_Strict):
+    """A numeric range to draw from (random search only): uniform, log-uniform with `log: true`, whole numbers
+    with `integer: true`."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> RangeSpec:
+        if self.low >= self.high:
+            raise ValueError(f"low: low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low: a log range needs low > 0, got {self.low}")
+        return self
+
+
+class SearchSpec(_Strict):
+    """Hyper-parameter search: each candidate is one mapped training task and one MLflow child run.
+
+    Candidates are `model.params` with the drawn values on top. `grid` tries every combination of the listed
+    values; `random` draws `trials` candidates (seeded by `model.seed`) from lists and ranges. Every candidate
+    trains on the same versioned training set and split; the best by `metric` on the validation slice (the
+    gate's metric by default) is registered and goes to the gate, which alone looks at the holdout.
+    """
+
+    strategy: Literal["grid", "random"] = "random"
+    space: dict[str, list[Any] | RangeSpec]
+    trials: Annotated[int, Field(ge=1, le=256)] = 8
+    max_trials: Annotated[int, Field(ge=1, le=256)] = 64
+    parallel: Annotated[int, Field(ge=1, le=64)] = 4
+    metric: Metric | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchSpec:
+        if not self.space:
+            raise ValueError("space: a search needs at least one parameter to vary")
+        for key, values in self.space.items():
+            if key in UNSEARCHABLE:
+                raise ValueError(f"space: '{key}' is set by airloop (task, device or seed) and cannot be searched")
+            if isinstance(values, list) and not values:
+                raise ValueError(f"space: '{key}' lists no values")
+            if isinstance(values, RangeSpec) and self.strategy == "grid":
+                raise ValueError(f"space: '{key}' is a range; a grid search needs a list of values")
+        if self.strategy == "grid":
+            size = 1
+            for values in self.space.values():
+                size *= len(values)  # type: ignore[arg-type]  # lists only, checked above
+            if size > self.max_trials:
+                raise ValueError(f"space: the grid has {size} combinations, more than max_trials ({self.max_trials})")
+        elif self.trials > self.max_trials:
+            raise ValueError(f"trials: {self.trials} is more than max_trials ({self.max_trials})")
+        return self
+
+
 class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     num_boost_round: Annotated[int, Field(ge=1, le=100_000)] = 300
@@ -147,6 +208,7 @@ class ModelSpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 42
     nthread: Annotated[int, Field(ge=0)] = 0
+    search: SearchSpec | None = None
 
 
 class SplitSpec(_Strict):
@@ -314,7 +376,10 @@ class PipelineSpec(_Strict):
                 )
             # Frozen model: the filled-in gate replaces the partial one once, while the spec is being validated.
             object.__setattr__(self, "gate", self.gate.model_copy(update={"metric": metric, "direction": natural}))
-        for field, metric in (("gate.metric", self.gate.metric), ("performance.metric", self.performance.metric)):
+        search = self.model.search
+        checks = [("gate.metric", self.gate.metric), ("performance.metric", self.performance.metric)]
+        checks.append(("model.search.metric", search.metric if search else None))
+        for field, metric in checks:
             if metric is not None and METRICS[metric][0] != task:
                 raise ValueError(f"{field}: {metric} is a {METRICS[metric][0]} metric; label.task is {task}")
 
@@ -328,6 +393,8 @@ class PipelineSpec(_Strict):
         data = self.model_dump(mode="json", by_alias=True)
         if data["label"].get("classes") is None:
             data["label"].pop("classes", None)
+        if data["model"].get("search") is None:
+            data["model"].pop("search", None)
         payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -187,8 +187,15 @@ _VALID_NAMES = {
 }
 
 
-def xgb_params(model: ModelSpec, device: str, task: str = "binary", num_class: int | None = None) -> dict[str, Any]:
-    """Booster parameters for a task: its objective and eval metric, overridable by the spec's `model.params`.
+def xgb_params(
+    model: ModelSpec,
+    device: str,
+    task: str = "binary",
+    num_class: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Booster parameters for a task: its objective and eval metric, overridable by the spec's `model.params`,
+    which a search candidate's `overrides` override in turn.
 
     XGBoost stops early on the last eval metric; binary keeps aucpr last, as before tasks existed. `num_class`
     comes from the data's classes and always wins: a spec cannot make it disagree with the label encoding.
@@ -199,6 +206,7 @@ def xgb_params(model: ModelSpec, device: str, task: str = "binary", num_class: i
         "tree_method": "hist",
         "seed": model.seed,
         **model.params,
+        **(overrides or {}),
         "device": device,
     }
     if task == "multiclass":
@@ -260,8 +268,20 @@ def _training_labels(split: Split, spec: PipelineSpec, classes: list[Any] | None
     return encoded
 
 
-def fit(split: Split, spec: PipelineSpec, feature_names: list[str]) -> FitResult:
-    """Train with early stopping on the validation slice; report holdout metrics."""
+def fit(
+    split: Split,
+    spec: PipelineSpec,
+    feature_names: list[str],
+    overrides: dict[str, Any] | None = None,
+    *,
+    score_holdout: bool = True,
+) -> FitResult:
+    """Train with early stopping on the validation slice; report holdout metrics.
+
+    `overrides` are a search candidate's parameters. A candidate is fit with `score_holdout=False`: it is ranked
+    on the validation slice alone, and only the winner is ever scored on the holdout (by the gate's rules), so
+    choosing among many candidates cannot overfit the holdout the gate relies on.
+    """
     import pandas as pd
     import xgboost as xgb
 
@@ -272,7 +292,7 @@ def fit(split: Split, spec: PipelineSpec, feature_names: list[str]) -> FitResult
         classes = resolve_classes(spec, pd.concat([split.train[label], split.valid[label], split.holdout[label]]))
         if len(classes) < 2:
             raise AirloopError(f"{spec.name}: the training set holds {len(classes)} class(es); multiclass needs 2")
-    params = xgb_params(spec.model, device, task, len(classes) if classes else None)
+    params = xgb_params(spec.model, device, task, len(classes) if classes else None, overrides)
     log.info("training %s (%s) on device=%s (requested %s)", spec.name, task, device, spec.model.device)
     t0 = time.perf_counter()
     y_train, y_valid = _training_labels(split, spec, classes)
@@ -292,7 +312,7 @@ def fit(split: Split, spec: PipelineSpec, feature_names: list[str]) -> FitResult
     best = int(getattr(booster, "best_iteration", spec.model.num_boost_round - 1))
     # Saved inside the model file (JSON attributes), so a loaded booster knows how to score and be scored.
     booster.set_attr(airloop_task=task, airloop_classes=json.dumps(classes) if classes is not None else None)
-    metrics = evaluate(booster, split.holdout, feature_names, label, task)
+    metrics = evaluate(booster, split.holdout, feature_names, label, task) if score_holdout else {}
     # Validation scores at the best round come from training's own evaluation: no second pass over the data.
     valid = history.get("valid", {})
     metrics.update({_VALID_NAMES[k]: float(v[best]) for k, v in valid.items() if k in _VALID_NAMES})

@@ -93,45 +93,110 @@ def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
     return tags
 
 
-def _train_gate_announce(name: str, champion: Asset, queue: str | None = None) -> None:
-    """train → gate → announce, shared by the new-data DAG (`__train`) and the drift DAG (`__retrain`).
+def _lineage(context: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a training step records about the run that started it: trigger, code, DAG run, drift evidence."""
+    from airloop.registry import git_sha
 
-    Only `train` goes to the spec's queue (e.g. `gpu`): gating and announcing are light and stay on the default.
-    """
+    dag_run = context["dag_run"]
+    return {
+        "trigger": trigger_reason(context, name),
+        "git_sha": os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
+        "extra_tags": {
+            "airflow_dag_id": dag_run.dag_id,
+            "airflow_run_id": dag_run.run_id,
+            **_drift_tags(context, name),
+        },
+    }
+
+
+def _work_key(context: dict[str, Any]) -> str:
+    """The unit of work a task instance is: the same for every try, different for every task and run."""
+    return f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}/{context['ti'].task_id}"
+
+
+def _log_registered(name: str, result: dict[str, Any], trigger: str) -> None:
+    log.info(
+        "registered %s v%s on %s (device %s, trigger %s): %s",
+        name,
+        result["version"],
+        result["data_md5"],
+        result["device"],
+        trigger,
+        result["metrics"],
+    )
+
+
+def _train_task(name: str, queue: str | None):
+    """One task: version the training set, fit, log, register (a spec without `model.search`)."""
 
     @task(**({"queue": queue} if queue else {}))
     def train() -> dict[str, Any]:
         """Version the training set, fit XGBoost, log the MLflow run, register a model version."""
         from airloop import loop
-        from airloop.registry import git_sha
 
         context = get_current_context()
-        reason = trigger_reason(context, name)
-        dag_run = context["dag_run"]
-        result = loop.train(
-            spec_named(name),
-            task_settings(),
-            trigger=reason,
-            git_sha=os.environ.get("AIRLOOP_GIT_SHA") or git_sha(PROJECT_ROOT),
-            extra_tags={
-                "airflow_dag_id": dag_run.dag_id,
-                "airflow_run_id": dag_run.run_id,
-                **_drift_tags(context, name),
-            },
-            run_key=f"{dag_run.dag_id}/{dag_run.run_id}/{context['ti'].task_id}",  # the same for every try
-        )
+        lineage = _lineage(context, name)
+        result = loop.train(spec_named(name), task_settings(), **lineage, run_key=_work_key(context))
         if "skipped" in result:
             raise AirflowSkipException(result["skipped"])
-        log.info(
-            "registered %s v%s on %s (device %s, trigger %s): %s",
-            name,
-            result["version"],
-            result["data_md5"],
-            result["device"],
-            reason,
-            result["metrics"],
-        )
+        _log_registered(name, result, lineage["trigger"])
         return result
+
+    return train()
+
+
+def _search_tasks(name: str, queue: str | None, parallel: int):
+    """prepare → fit_candidate × N (dynamically mapped, spread over the workers) → select: a model search.
+
+    Only `fit_candidate` goes to the spec's queue: it is where the training happens. `parallel` caps how many
+    candidates of one run train at once, so a search cannot take every worker slot from the other pipelines.
+    """
+
+    @task
+    def prepare() -> list[dict[str, Any]]:
+        """Version the training set once, open the MLflow parent run; one job per candidate."""
+        from airloop import loop
+
+        context = get_current_context()
+        prepared = loop.prepare_search(
+            spec_named(name), task_settings(), **_lineage(context, name), search_key=_work_key(context)
+        )
+        if "skipped" in prepared:
+            raise AirflowSkipException(prepared["skipped"])
+        return loop.search_jobs(prepared)
+
+    @task(max_active_tis_per_dagrun=parallel, **({"queue": queue} if queue else {}))
+    def fit_candidate(job: dict[str, Any]) -> dict[str, Any]:
+        """Train one candidate on the search's versioned training set; an MLflow child run."""
+        from airloop import loop
+
+        return loop.fit_candidate(spec_named(name), task_settings(), job["search"], job["candidate"])
+
+    @task
+    def select(jobs: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+        """The best candidate by validation metric: scored on the holdout, registered, sent to the gate."""
+        from airloop import loop
+
+        context = get_current_context()
+        prepared = loop.search_from_jobs(list(jobs))
+        result = loop.select_candidate(
+            spec_named(name), task_settings(), prepared, list(results), run_key=_work_key(context)
+        )
+        _log_registered(name, result, prepared["trigger"])
+        return result
+
+    jobs = prepare()
+    return select(jobs, fit_candidate.expand(job=jobs))
+
+
+def _train_gate_announce(name: str, champion: Asset, spec: PipelineSpec) -> None:
+    """train → gate → announce, shared by the new-data DAG (`__train`) and the drift DAG (`__retrain`).
+
+    With `model.search`, `train` becomes prepare → fit_candidate (mapped) → select. Only training goes to the
+    spec's queue (e.g. `gpu`): gating and announcing are light and stay on the default.
+    """
+    queue, search = spec.training.queue, spec.model.search
+    trained = _search_tasks(name, queue, search.parallel) if search else _train_task(name, queue)
 
     @task
     def gate(result: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +214,7 @@ def _train_gate_announce(name: str, champion: Asset, queue: str | None = None) -
             raise AirflowSkipException(f"v{decision['version']} not promoted: {decision['reason']}")
         yield Metadata(champion, {"version": decision["version"], "reason": decision["reason"]})
 
-    announce(gate(train()))
+    announce(gate(trained))
 
 
 def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
@@ -233,7 +298,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         **common,
     )
     def train_dag():
-        _train_gate_announce(name, champion, spec.training.queue)
+        _train_gate_announce(name, champion, spec)
 
     @dag(
         dag_id=f"{name}__score",
@@ -318,7 +383,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         **common,
     )
     def retrain_dag():
-        _train_gate_announce(name, champion, spec.training.queue)
+        _train_gate_announce(name, champion, spec)
 
     return {d.dag_id: d for d in (features_dag(), train_dag(), score_dag(), monitor_dag(), retrain_dag())}
 

@@ -93,11 +93,14 @@ def test_assets_wire_the_loop(dagbag, spec_path):
 
 
 def test_task_graph(dagbag):
+    from airloop.spec import load_spec
+
     for spec_path in SPECS:
         name = spec_path.stem
+        training = ["prepare", "fit_candidate", "select"] if load_spec(spec_path).model.search else ["train"]
         for kind in ("train", "retrain"):
             assert [t.task_id for t in dagbag.dags[f"{name}__{kind}"].topological_sort()] == [
-                "train",
+                *training,
                 "gate",
                 "announce",
             ]
@@ -144,3 +147,38 @@ def test_training_queue_routes_only_training(tmp_path):
         assert queues == {"train": "gpu", "gate": default_queue.copy().pop(), "announce": default_queue.copy().pop()}
     for kind in ("features", "score", "monitor"):
         assert {t.queue for t in dags[f"{data['name']}__{kind}"].tasks} == default_queue
+
+
+def test_model_search_maps_one_task_per_candidate(tmp_path):
+    """`model.search` turns training into prepare → fit_candidate (dynamically mapped over the candidates that
+    `prepare` returns) → select; only the candidates go to the training queue, at most `parallel` at a time."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    from airloop.spec import load_spec
+    from airloop_airflow.factory import build_dags
+
+    data = yaml.safe_load(SPECS[0].read_text())
+    data["model"]["search"] = {"strategy": "grid", "parallel": 3, "space": {"max_depth": [3, 5], "eta": [0.1, 0.3]}}
+    data.setdefault("training", {})["queue"] = "gpu"
+    path = tmp_path / SPECS[0].name
+    path.write_text(yaml.safe_dump(data))
+    dags = build_dags(load_spec(path))
+    for kind in ("train", "retrain"):
+        dag = dags[f"{data['name']}__{kind}"]
+        fit = dag.get_task("fit_candidate")
+        assert isinstance(fit, MappedOperator)
+        assert fit.queue == "gpu" and fit.max_active_tis_per_dagrun == 3
+        assert {t.task_id: t.queue == "gpu" for t in dag.tasks} == {
+            "prepare": False,
+            "fit_candidate": True,
+            "select": False,
+            "gate": False,
+            "announce": False,
+        }
+        assert fit.upstream_task_ids == {"prepare"} and dag.get_task("select").upstream_task_ids == {
+            "prepare",
+            "fit_candidate",
+        }
+        mapped = fit.op_kwargs_expand_input.value  # mapped over what `prepare` returns, not fixed at parse time
+        assert list(mapped) == ["job"] and mapped["job"].operator.task_id == "prepare"
+        assert all(t.retries >= 2 for t in dag.tasks)

@@ -48,13 +48,15 @@ def retail(tmp_path_factory):
 
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         land(generate("retail", rows=ROWS, seed=51, labels=True), "r1.parquet")
-        poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)
+        train_run = poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)
+        facts["train_tis"] = api.task_instances(dag["train"], train_run["dag_run_id"])
         facts["v1"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
 
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         concept = land(generate("retail", rows=ROWS, seed=52, labels=True, drift="concept"), "r2-concept.parquet")
         facts["check"] = poll_until(drift_check_of(settings, spec, concept), STAGE_TIMEOUT)
         facts["retrain_run"] = poll_until(runs.finished_after(dag["retrain"], before["retrain"]), STAGE_TIMEOUT)
+        facts["retrain_tis"] = api.task_instances(dag["retrain"], facts["retrain_run"]["dag_run_id"])
         facts["after"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
 
         to_score = land(generate("retail", rows=1500, seed=53, labels=False), "r3-score.parquet")
@@ -88,6 +90,26 @@ def test_concept_drift_decays_the_champion_and_retrains_on_rmse(retail):
     challenger, champion = float(tags["gate.challenger_score"]), float(tags["gate.champion_score"])
     assert (newest["gate"] == "promoted") == (challenger < champion), "the gate promotes the lower RMSE only"
     assert sum("champion" in v["aliases"] for v in after["versions"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["train", "retrain"])
+def test_model_search_ran_as_mapped_tasks_and_child_runs(retail, kind):
+    """The spec's random search: one mapped `fit_candidate` task instance per candidate on the scheduler, each an
+    MLflow child run under the registered version's run; the registered version is the best by validation."""
+    tis = retail[f"{kind}_tis"]
+    fits = sorted(ti["map_index"] for ti in tis if ti["task_id"] == "fit_candidate" and ti["state"] == "success")
+    trials = retail["spec"].model.search.trials
+    assert fits == list(range(trials)), tis
+    assert {ti["task_id"] for ti in tis if ti["state"] == "success"} >= {"prepare", "select", "gate"}
+    version = "1" if kind == "train" else "2"
+    c = client(retail["settings"].tracking_uri)
+    mv = c.get_model_version(NAME, version)
+    assert mv.tags["search.candidates"] == str(trials)
+    parent = c.get_run(mv.run_id)
+    children = c.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{mv.run_id}'")
+    assert len(children) == trials and all(r.info.status == "FINISHED" for r in children)
+    best = min(children, key=lambda r: r.data.metrics["valid_rmse"])
+    assert mv.tags["search.best_run_id"] == best.info.run_id
 
 
 def test_scoring_writes_regression_predictions(retail):
