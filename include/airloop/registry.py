@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
+RECIPE_DIR = "airloop"  # run artifacts a version is rebuilt from (spec.json, params.json)
 RUN_KEY = "airloop.run_key"  # the orchestrator's unit of work that registered a version (one version per key)
 # Every task's holdout metrics (binary, multiclass, regression): whichever a version has become `metric.<name>` tags.
 KEY_METRICS = ("pr_auc", "roc_auc", "log_loss", "mlogloss", "accuracy", "macro_f1", "rmse", "mae", "r2")
@@ -98,6 +99,7 @@ def log_model_version(
     mlflow.set_experiment(experiment_name(spec.name))
     lineage = lineage_tags(spec, data, trigger=trigger, git=git, extra_tags=extra_tags)
     lineage["device"] = fit.device
+    lineage["xgboost_version"] = xgb.__version__
     if "classes" in fit.extra:
         lineage["classes"] = fit.extra["classes"]  # JSON list, index order: how scoring names the classes
     example = holdout[fit.feature_names].head(5)
@@ -128,6 +130,10 @@ def log_model_version(
         )
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             mlflow.log_artifact(str(importance_png(fit.booster, Path(tmp) / "feature_importance.png")))
+        # What `airloop reproduce` rebuilds from: the spec as it was (its hash is the `spec_hash` tag) and the
+        # exact booster parameters (typed, thread count included), next to the data md5 in the tags.
+        mlflow.log_dict(spec.model_dump(mode="json", by_alias=True), f"{RECIPE_DIR}/spec.json")
+        mlflow.log_dict(fit.params, f"{RECIPE_DIR}/params.json")
         run_id = run.info.run_id
     tags = dict(lineage)
     tags["n_rows"] = str(data.n_rows)

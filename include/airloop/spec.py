@@ -41,6 +41,8 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     task: tuple(m for m, (t, _) in METRICS.items() if t == task) for task in ("binary", "multiclass", "regression")
 }
 DEFAULT_METRIC = {"binary": "pr_auc", "multiclass": "mlogloss", "regression": "rmse"}
+AGE_RE = r"^([0-9]+(?:\.[0-9]+)?)([mhdw])$"
+AGE_UNITS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 # Label dtypes each task can learn from: 0/1 (or bool) for binary, discrete values for multiclass, numbers for
 # regression. A float label for multiclass would make 1.0 and 1.00000001 two classes: refused at load time.
 LABEL_DTYPES = {"binary": ("int", "bool"), "multiclass": ("string", "category", "int"), "regression": ("int", "float")}
@@ -69,6 +71,7 @@ class ColumnSpec(_Strict):
     max: float | None = None
     domain: list[str] | None = None
     required: bool = True
+    pii: Literal["drop", "hash"] | None = None  # personal data: dropped, or replaced by a keyed hash, at ingest
 
     @model_validator(mode="after")
     def _check(self) -> ColumnSpec:
@@ -134,6 +137,7 @@ class FeatureSpec(_Strict):
     column: str | None = None
     columns: list[str] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    candidate: bool = False  # on trial: training measures the gate metric with and without it
 
     @property
     def inputs(self) -> list[str]:
@@ -234,6 +238,15 @@ class TrainingSpec(_Strict):
     min_rows: Annotated[int, Field(ge=10)] = 1000
     retrain_on_new_data: bool = False
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")] | None = None
+    max_model_age: Annotated[str, Field(pattern=AGE_RE)] | None = None
+
+    @property
+    def max_model_age_seconds(self) -> float | None:
+        """`max_model_age` in seconds (`90m`, `36h`, `30d`, `2w`); None when models never go stale."""
+        if self.max_model_age is None:
+            return None
+        number, unit = re.fullmatch(AGE_RE, self.max_model_age).groups()  # type: ignore[union-attr]
+        return float(number) * AGE_UNITS[unit]
 
 
 class GateSpec(_Strict):
@@ -247,6 +260,8 @@ class GateSpec(_Strict):
     metric: Metric | None = None
     direction: Direction | None = None
     min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
+    require_feature_gain: bool = False  # refuse a challenger whose candidate features do not each earn their place
+    min_feature_gain: Annotated[float, Field(ge=0.0)] = 0.0  # in the metric's units, on the holdout
 
     @model_validator(mode="after")
     def _check(self) -> GateSpec:
@@ -298,6 +313,45 @@ class StorageSpec(_Strict):
     pattern: str = "*.parquet"
 
 
+class SliceSpec(_Strict):
+    """One way to cut the holdout into groups: by a column's values, or by `bins` of a numeric column.
+
+    `bins` are edges: `[18, 30, 45, 65, 120]` makes the bands 18–30, 30–45, 45–65, 65–120 (left-closed).
+    """
+
+    column: str
+    bins: list[float] | None = None
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.column
+
+    @model_validator(mode="after")
+    def _check(self) -> SliceSpec:
+        if self.bins is not None:
+            if len(self.bins) < 2:
+                raise ValueError("bins: at least two edges (one band)")
+            if any(b >= a for a, b in zip(self.bins[1:], self.bins[:-1], strict=True)):
+                raise ValueError(f"bins: edges must increase strictly, got {self.bins}")
+        return self
+
+
+class SlicesSpec(_Strict):
+    """Fairness slices: the gate scores the challenger (and the champion) on each group of the holdout.
+
+    The challenger is refused when its worst group's gate metric is worse than `floor`, or when the gap between
+    its best and worst group is wider than the champion's by more than `max_gap_increase` (both in the metric's
+    units). Groups with fewer than `min_rows` holdout rows, or where the metric is undefined, are reported but
+    not judged. Per-group metrics are logged on the version's MLflow run and shown in Model Ops.
+    """
+
+    by: Annotated[list[SliceSpec], Field(min_length=1)]
+    min_rows: Annotated[int, Field(ge=1)] = 30
+    floor: float | None = None
+    max_gap_increase: Annotated[float, Field(ge=0.0)] | None = None
+
+
 class PipelineSpec(_Strict):
     name: Annotated[str, Field(pattern=NAME_RE)]
     description: str = ""
@@ -315,6 +369,7 @@ class PipelineSpec(_Strict):
     drift: DriftSpec = Field(default_factory=DriftSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
     schedules: SchedulesSpec = Field(default_factory=SchedulesSpec)
+    slices: SlicesSpec | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -340,8 +395,59 @@ class PipelineSpec(_Strict):
                         f"features.{i}: feature '{feat.name}' reads the label column '{col}' (target leak)"
                     )
         self._check_label(cols[self.label.column])
+        self._check_personal_data()
+        self._check_candidates()
+        self._check_slices()
         self._fill_metrics()
         return self
+
+    def _check_personal_data(self) -> None:
+        """PII never feeds the model raw: `drop` columns feed nothing; the label and time cannot be personal data
+        (a hashed time cannot split by time, a hashed label cannot be learned); an id may be hashed, not dropped."""
+        cols, schema = self.schema_.columns, self.schema_
+        for name, col in cols.items():
+            if col.pii is None:
+                continue
+            if name == self.label.column:
+                raise ValueError(f"schema.columns.{name}.pii: the label column cannot be personal data")
+            if name == schema.time_column:
+                raise ValueError(f"schema.columns.{name}.pii: the time column cannot be hashed or dropped")
+            if name == schema.id_column and col.pii == "drop":
+                raise ValueError(f"schema.columns.{name}.pii: the id column cannot be dropped; use pii: hash")
+            if col.pii == "hash" and col.dtype not in ("string", "int", "category"):
+                raise ValueError(f"schema.columns.{name}.pii: only string, int or category columns can be hashed")
+        for i, feat in enumerate(self.features):
+            dropped = [c for c in feat.inputs if cols[c].pii == "drop"]
+            if dropped:
+                raise ValueError(f"features.{i}: feature '{feat.name}' reads '{dropped[0]}', which is pii: drop")
+
+    def _check_candidates(self) -> None:
+        candidates = [f.name for f in self.features if f.candidate]
+        if candidates and len(candidates) == len(self.features):
+            raise ValueError("features: every feature is a candidate; a model needs some features to compare against")
+        if self.gate.require_feature_gain and not candidates:
+            raise ValueError("gate.require_feature_gain: no feature is marked candidate: true")
+
+    def _check_slices(self) -> None:
+        if self.slices is None:
+            return
+        cols = self.schema_.columns
+        labels = [s.label for s in self.slices.by]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"slices.by: slice names must be unique, got {labels}")
+        for i, cut in enumerate(self.slices.by):
+            col = cols.get(cut.column)
+            if col is None:
+                raise ValueError(f"slices.by.{i}.column: '{cut.column}' is not a declared column")
+            if cut.column == self.label.column:
+                raise ValueError(f"slices.by.{i}.column: '{cut.column}' is the label")
+            if col.pii is not None:
+                raise ValueError(f"slices.by.{i}.column: '{cut.column}' is personal data (pii: {col.pii})")
+            numeric = col.dtype in ("int", "float")
+            if cut.bins is not None and not numeric:
+                raise ValueError(f"slices.by.{i}.bins: bins need an int or float column; '{cut.column}' is {col.dtype}")
+            if cut.bins is None and col.dtype in ("float", "datetime"):
+                raise ValueError(f"slices.by.{i}.bins: a {col.dtype} column needs bins to make groups")
 
     def _check_label(self, col: ColumnSpec) -> None:
         """The label column's dtype must suit the task, and declared classes must be values it can hold."""
@@ -393,10 +499,35 @@ class PipelineSpec(_Strict):
         data = self.model_dump(mode="json", by_alias=True)
         if data["label"].get("classes") is None:
             data["label"].pop("classes", None)
-        if data["model"].get("search") is None:
-            data["model"].pop("search", None)
+        _drop_defaults(data)
         payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# Fields added after specs were in use, with their defaults: left out of the hash while they hold them.
+_LATER_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("model.search", None),
+    ("training.max_model_age", None),
+    ("gate.require_feature_gain", False),
+    ("gate.min_feature_gain", 0.0),
+    ("slices", None),
+)
+
+
+def _drop_defaults(data: dict[str, Any]) -> None:
+    for path, default in _LATER_FIELDS:
+        *parents, leaf = path.split(".")
+        node = data
+        for key in parents:
+            node = node.get(key, {})
+        if leaf in node and node[leaf] == default:
+            del node[leaf]
+    for col in data["schema"]["columns"].values():
+        if col.get("pii") is None:
+            col.pop("pii", None)
+    for feat in data["features"]:
+        if feat.get("candidate") is False:
+            feat.pop("candidate", None)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -211,9 +211,20 @@ def xgb_params(
     }
     if task == "multiclass":
         params["num_class"] = num_class
-    if model.nthread:
-        params["nthread"] = model.nthread
+    # Always a number, recorded with the model: XGBoost's CPU training is bit-for-bit repeatable for a given seed
+    # and thread count, and "all cores" names a different count on another machine (see `airloop reproduce`).
+    params["nthread"] = model.nthread or usable_cores()
     return params
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and cgroups narrow)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def resolve_classes(spec: PipelineSpec, labels: pd.Series) -> list[Any]:

@@ -116,7 +116,8 @@ def test_scoring_writes_regression_predictions(retail):
     preds = retail["predictions"]
     assert len(preds) == 1500
     assert {"prediction", "model_version"} <= set(preds.columns)
-    assert (preds["prediction"] >= -1).all() and preds["prediction"].notna().all()
+    assert (preds["prediction"] > 0).all(), "a Tweedie model predicts positive demand"
+    assert preds["prediction"].notna().all()
 
 
 def test_no_dag_code_for_the_second_pipeline():
