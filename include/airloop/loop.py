@@ -6,6 +6,7 @@ Inputs and outputs are small JSON-able dicts (URIs, md5s, versions), which is wh
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -322,6 +323,60 @@ def select_candidate(
 def _searched_keys(prepared: dict[str, Any]) -> list[str]:
     """The parameters a search varied (the keys its candidates override)."""
     return sorted({k for c in prepared["candidates"] for k in c["params"]})
+
+
+def test_features(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:
+    """The feature-importance test: refit without each candidate feature on the version's own split, with its
+    exact parameters, and record on the version whether each adds predictive power (the gate may require it)."""
+    from airloop import ablation, registry
+
+    c = registry.client(settings.tracking_uri)
+    mv = c.get_model_version(spec.name, version)
+    metric = spec.gate.metric
+    tags = mv.tags or {}
+    if f"metric.{metric}" not in tags:
+        raise AirloopError(f"{spec.name} v{version}: no holdout {metric} recorded to compare against")
+    params = registry.recorded(spec.name, version, "params", tracking_uri=settings.tracking_uri)
+    split = _restored_split(spec, settings, data_md5)
+    gains = ablation.feature_gain(spec, split, params, float(tags[f"metric.{metric}"]))
+    for key, value in ablation.tags(gains).items():
+        c.set_model_version_tag(spec.name, version, key, value)
+    for name, g in gains.items():
+        if math.isfinite(g["gain"]):
+            c.log_metric(mv.run_id, f"{ablation.TAG}.{name}", g["gain"])
+    return {"version": version, "metric": metric, "features": gains}
+
+
+def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = None) -> dict[str, Any]:
+    """How old the champion is against `training.max_model_age`: `stale` when it is older.
+
+    Age counts from when the champion version was registered (trained), not from when it was promoted: a model
+    promoted yesterday may have learned from data a year old.
+    """
+    import time
+
+    from airloop import registry
+
+    limit = spec.training.max_model_age_seconds
+    c = registry.client(settings.tracking_uri)
+    current = registry.champion_version(spec.name, settings.tracking_uri)
+    if limit is None or current is None:
+        why = "no max_model_age in the spec" if limit is None else "no champion yet"
+        return {"stale": False, "reason": why, "champion_version": current}
+    created = c.get_model_version(spec.name, current).creation_timestamp / 1000
+    age = (time.time() if now is None else now) - created
+    stale = age > limit
+    reason = (
+        f"champion v{current} is {age / 86400:.1f} days old, "
+        f"{'older' if stale else 'not older'} than max_model_age {spec.training.max_model_age}"
+    )
+    return {
+        "stale": stale,
+        "reason": reason,
+        "champion_version": current,
+        "age_seconds": round(age, 1),
+        "max_age_seconds": limit,
+    }
 
 
 def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:

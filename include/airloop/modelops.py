@@ -119,8 +119,44 @@ def pipeline_detail(spec: PipelineSpec, settings: Settings, *, now: float | None
         "champion_history": list(reversed(history)),
         "rollback_to": registry.previous_champion(history, model["champion"]) if model["champion"] else None,
         "drift_history": checks,
+        "slices": slice_rows(versions, model["champion"]),
         "drift_share": spec.drift.drift_share,
         "dag_ids": {k: f"{spec.name}__{k}" for k in ("features", "train", "score", "monitor", "retrain")},
+    }
+
+
+def slice_rows(versions: list[dict[str, Any]], champion: str | None) -> dict[str, Any] | None:
+    """The fairness view: the newest gated version's per-group metric next to the champion's on the same holdout.
+
+    The newest version is what the gate last judged (and the reason it gave), whether it won or not.
+    """
+    judged = next((v for v in versions if v.get("slices")), None)
+    if judged is None:
+        return None
+    record = judged["slices"]
+    rows = []
+    for label, per in (record.get("challenger") or {}).items():
+        theirs = (record.get("champion") or {}).get(label) or {}
+        worst = (record.get("summary") or {}).get(label, {}).get("group")
+        for group, v in per.items():
+            rows.append(
+                {
+                    "slice": label,
+                    "group": group,
+                    "n": v["n"],
+                    "value": v["value"],
+                    "champion_value": (theirs.get(group) or {}).get("value"),
+                    "worst": group == worst,
+                }
+            )
+    return {
+        "version": judged["version"],
+        "champion_version": record.get("champion_version"),
+        "is_champion": judged["version"] == champion,
+        "metric": record.get("metric"),
+        "ok": record.get("ok"),
+        "reason": record.get("reason"),
+        "rows": rows,
     }
 
 

@@ -198,6 +198,20 @@ def version_for_run_key(name: str, run_key: str, *, tracking_uri: str) -> dict[s
     return None
 
 
+def recorded(name: str, version: str, what: str, *, tracking_uri: str) -> dict[str, Any]:
+    """One recorded recipe file of a version's run (`spec` or `params`; see `log_model_version`)."""
+    import tempfile
+
+    c = client(tracking_uri)
+    run_id = c.get_model_version(name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = c.download_artifacts(run_id, f"{RECIPE_DIR}/{what}.json", tmp)
+        except Exception as exc:
+            raise RegistryError(f"{name} v{version}: no recorded {what}.json on run {run_id} ({exc})") from None
+        return json.loads(Path(path).read_text())
+
+
 def champion_version(name: str, tracking_uri: str) -> str | None:
     return _alias(client(tracking_uri), name, CHAMPION)
 
@@ -275,6 +289,8 @@ def gate_and_promote(
             decision = GateDecision(version, "promoted", "already champion", metric, ch_score, current, ch_score)
         else:
             decision = _compare(spec, version, ch_score, current, holdout, tracking_uri)
+        if decision.decision == "promoted" and decision.reason != "already champion":
+            decision = _governance(c, spec, decision, challenger, holdout, current, tracking_uri)
         if _alias(c, name, CHAMPION) != current:
             log.warning("champion of %s moved while gating version %s: gating again", name, version)
             continue
@@ -297,6 +313,75 @@ def gate_and_promote(
         c.set_registered_model_alias(name, CHALLENGER, version)
     log.info("gate %s v%s: %s (%s)", name, version, decision.decision, decision.reason)
     return decision
+
+
+def _governance(c, spec, decision, challenger, holdout, current, tracking_uri) -> GateDecision:
+    """The rules a metric win does not settle: candidate features must earn their place, and no group of the
+    holdout may fall below the floor or fall further behind the others than under the champion.
+
+    Slice metrics are recorded on the version (`gate.slices`, for Model Ops) and its run (`slice.*` metrics)
+    whatever the outcome, so a refused challenger shows why.
+    """
+    from airloop import ablation, slices
+
+    version = decision.version
+    problems = []
+    ok, why = ablation.verdict(spec, c.get_model_version(spec.name, version).tags or {})
+    if not ok:
+        problems.append(why)
+    if spec.slices is not None:
+        mine = slices.slice_metrics(challenger, holdout, spec)
+        theirs = None
+        if current is not None:
+            champ = load_booster(spec.name, current, tracking_uri)
+            if all(f in holdout.columns for f in champ.feature_names or []):
+                theirs = slices.slice_metrics(champ, holdout, spec)
+        verdict = slices.judge(spec, mine, theirs)
+        _record_slices(c, spec, version, mine, theirs, verdict, current)
+        if not verdict.ok:
+            problems.append(verdict.reason)
+    if not problems:
+        return decision
+    return GateDecision(
+        version,
+        "rejected",
+        f"{decision.reason}; but {'; '.join(problems)}",
+        decision.metric,
+        decision.challenger_score,
+        decision.champion_version,
+        decision.champion_score,
+    )
+
+
+def _record_slices(c, spec, version, mine, theirs, verdict, current) -> None:
+    from mlflow.entities import Metric
+
+    from airloop.slices import metric_key
+
+    metric = spec.gate.metric
+    body = {
+        "metric": metric,
+        "champion_version": current,
+        "ok": verdict.ok,
+        "reason": verdict.reason,
+        "summary": verdict.worst,
+        "challenger": mine,
+        "champion": theirs,
+    }
+    text = json.dumps(body, sort_keys=True)
+    if len(text) > 5000:  # a model version tag holds 5000 characters: keep the verdict, drop the champion's detail
+        text = json.dumps({**body, "champion": None, "truncated": True}, sort_keys=True)[:5000]
+    c.set_model_version_tag(spec.name, version, "gate.slices", text)
+    run_id = c.get_model_version(spec.name, version).run_id
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(metric_key(label, group, metric), v["value"], now, 0)
+        for label, per in mine.items()
+        for group, v in per.items()
+        if math.isfinite(v["value"])
+    ]
+    for i in range(0, len(metrics), 900):
+        c.log_batch(run_id, metrics=metrics[i : i + 900])
 
 
 def _compare(spec, version, ch_score, current, holdout, tracking_uri) -> GateDecision:
@@ -471,6 +556,10 @@ def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, An
                     "promoted_by": tags.get("promoted_by"),
                     "search_candidates": int(tags["search.candidates"]) if "search.candidates" in tags else None,
                     "search_best_run_id": tags.get("search.best_run_id"),
+                    "slices": _json_tag(tags, "gate.slices"),
+                    "feature_gain": {
+                        k: v for k, v in ((k, _feature_gain(tags, k)) for k in _candidates_in(tags)) if v is not None
+                    },
                 }
             )
         out.append(
@@ -482,3 +571,23 @@ def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, An
             }
         )
     return out
+
+
+def _json_tag(tags: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(tags[key]) if key in tags else None
+    except ValueError:
+        return None
+
+
+def _candidates_in(tags: dict[str, str]) -> list[str]:
+    return sorted(
+        k[len("feature_gain.") : -len(".adds")] for k in tags if k.startswith("feature_gain.") and k.endswith(".adds")
+    )
+
+
+def _feature_gain(tags: dict[str, str], name: str) -> dict[str, Any] | None:
+    try:
+        return {"gain": float(tags[f"feature_gain.{name}"]), "adds": tags[f"feature_gain.{name}.adds"] == "true"}
+    except (KeyError, ValueError):
+        return None

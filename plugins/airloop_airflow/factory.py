@@ -50,6 +50,10 @@ def decay_asset(name: str) -> Asset:
     return Asset(name=f"airloop.{name}.decay", uri=f"airloop://{name}/decay", group="airloop")
 
 
+def stale_asset(name: str) -> Asset:
+    return Asset(name=f"airloop.{name}.stale", uri=f"airloop://{name}/stale", group="airloop")
+
+
 def landing_asset(spec: PipelineSpec, where: Settings) -> Asset:
     uri = where.location(spec.storage.landing)
     watcher = AssetWatcher(
@@ -67,6 +71,8 @@ def trigger_reason(context: dict[str, Any], name: str) -> str:
         return "drift"
     if f"airloop.{name}.decay" in names:
         return "decay"
+    if f"airloop.{name}.stale" in names:
+        return "schedule"  # the champion outlived max_model_age: a retrain due by the calendar, not by the data
     if f"airloop.{name}.features" in names:
         return "new_data"
     run_type = str(getattr(context.get("dag_run"), "run_type", "") or "")
@@ -78,10 +84,14 @@ def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     for asset, events in (context.get("triggering_asset_events") or {}).items():
         kind = getattr(asset, "name", "").removeprefix(f"airloop.{name}.")
-        if kind not in ("drift", "decay"):
+        if kind not in ("drift", "decay", "stale"):
             continue
         for event in events:
             extra = event.extra or {}
+            if kind == "stale":
+                tags["staleness.champion_version"] = str(extra.get("champion_version", ""))
+                tags["staleness.age_days"] = f"{float(extra.get('age_seconds', 0)) / 86400:.2f}"
+                continue
             tags[f"{kind}.batch"] = str(extra.get("batch_id", ""))
             tags[f"{kind}.champion_version"] = str(extra.get("champion_version", ""))
             if kind == "drift":
@@ -189,6 +199,24 @@ def _search_tasks(name: str, queue: str | None, parallel: int):
     return select(jobs, fit_candidate.expand(job=jobs))
 
 
+def _test_features_task(name: str, queue: str | None):
+    """The feature-importance test: the gate metric with and without each `candidate: true` feature."""
+
+    @task(**({"queue": queue} if queue else {}))
+    def test_features(result: dict[str, Any]) -> dict[str, Any]:
+        """Refit without each candidate feature (same split, params, seed); record whether each adds power."""
+        from airloop import loop
+
+        tested = loop.test_features(
+            spec_named(name), task_settings(), version=result["version"], data_md5=result["data_md5"]
+        )
+        for feature, g in tested["features"].items():
+            log.info("%s: %s %s gain %+.4f (adds: %s)", name, feature, tested["metric"], g["gain"], g["adds"])
+        return result
+
+    return test_features
+
+
 def _train_gate_announce(name: str, champion: Asset, spec: PipelineSpec) -> None:
     """train → gate → announce, shared by the new-data DAG (`__train`) and the drift DAG (`__retrain`).
 
@@ -197,6 +225,8 @@ def _train_gate_announce(name: str, champion: Asset, spec: PipelineSpec) -> None
     """
     queue, search = spec.training.queue, spec.model.search
     trained = _search_tasks(name, queue, search.parallel) if search else _train_task(name, queue)
+    if any(f.candidate for f in spec.features):
+        trained = _test_features_task(name, queue)(trained)
 
     @task
     def gate(result: dict[str, Any]) -> dict[str, Any]:
@@ -320,6 +350,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         score()
 
     drift, decay = drift_asset(name), decay_asset(name)
+    extra_dags: list[DAG] = []
 
     @dag(
         dag_id=f"{name}__monitor",
@@ -374,18 +405,48 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         emit_drift(check.output)
         emit_decay(check.output)
 
+    retrain_on: Any = drift | decay
+    if spec.training.max_model_age:
+        stale = stale_asset(name)
+        retrain_on = drift | decay | stale
+
+        @dag(
+            dag_id=f"{name}__staleness",
+            schedule="@daily",
+            max_active_runs=1,
+            doc_md=f"Once a day: is the champion of **{name}** older than {spec.training.max_model_age}? Then emit "
+            f"`airloop.{name}.stale`, which retrains it (trigger `schedule`).",
+            **common,
+        )
+        def staleness_dag():
+            @task(outlets=[stale])
+            def check_age():
+                """Compare the champion's age with max_model_age; emit the stale asset only when it is older."""
+                from airloop import loop
+
+                result = loop.staleness(spec_named(name), task_settings())
+                log.info("%s: %s", name, result["reason"])
+                if not result["stale"]:
+                    raise AirflowSkipException(result["reason"])
+                yield Metadata(stale, {k: result[k] for k in ("champion_version", "age_seconds", "max_age_seconds")})
+
+            check_age()
+
+        extra_dags.append(staleness_dag())
+
     @dag(
         dag_id=f"{name}__retrain",
-        schedule=(drift | decay),
+        schedule=retrain_on,
         max_active_runs=1,
-        doc_md=f"Continuous training of **{name}**: retrain on drift or performance decay, gate against the "
-        "champion, promote or not.",
+        doc_md=f"Continuous training of **{name}**: retrain on drift, performance decay"
+        f"{' or a stale champion' if spec.training.max_model_age else ''}, gate against the champion, promote or not.",
         **common,
     )
     def retrain_dag():
         _train_gate_announce(name, champion, spec)
 
-    return {d.dag_id: d for d in (features_dag(), train_dag(), score_dag(), monitor_dag(), retrain_dag())}
+    dags = (features_dag(), train_dag(), score_dag(), monitor_dag(), retrain_dag(), *extra_dags)
+    return {d.dag_id: d for d in dags}
 
 
 def build_all(specs_dir: str | None = None) -> dict[str, DAG]:

@@ -80,9 +80,13 @@ def test_assets_wire_the_loop(dagbag, spec_path):
     monitor = dagbag.dags[f"{name}__monitor"]
     retrain = dagbag.dags[f"{name}__retrain"]
     assert {a.name for a in _assets(monitor.timetable.asset_condition)} == {f"airloop.{name}.features"}
+    from airloop.spec import load_spec
+
+    stale = {f"airloop.{name}.stale"} if load_spec(spec_path).training.max_model_age else set()
     assert {a.name for a in _assets(retrain.timetable.asset_condition)} == {
         f"airloop.{name}.drift",
         f"airloop.{name}.decay",
+        *stale,
     }
     assert [o.name for o in monitor.get_task("emit_drift").outlets] == [f"airloop.{name}.drift"]
     assert [o.name for o in monitor.get_task("emit_decay").outlets] == [f"airloop.{name}.decay"]
@@ -97,7 +101,10 @@ def test_task_graph(dagbag):
 
     for spec_path in SPECS:
         name = spec_path.stem
-        training = ["prepare", "fit_candidate", "select"] if load_spec(spec_path).model.search else ["train"]
+        spec = load_spec(spec_path)
+        training = ["prepare", "fit_candidate", "select"] if spec.model.search else ["train"]
+        if any(f.candidate for f in spec.features):
+            training.append("test_features")  # the feature-importance test runs between training and the gate
         for kind in ("train", "retrain"):
             assert [t.task_id for t in dagbag.dags[f"{name}__{kind}"].topological_sort()] == [
                 *training,
@@ -137,6 +144,7 @@ def test_training_queue_routes_only_training(tmp_path):
     data = yaml.safe_load(SPECS[0].read_text())
     default_queue = {t.queue for t in build_dags(load_spec(SPECS[0]))[f"{data['name']}__train"].tasks}
     assert len(default_queue) == 1 and "gpu" not in default_queue
+    default = default_queue.copy().pop()
 
     data.setdefault("training", {})["queue"] = "gpu"
     path = tmp_path / SPECS[0].name
@@ -144,7 +152,8 @@ def test_training_queue_routes_only_training(tmp_path):
     dags = build_dags(load_spec(path))
     for kind in ("train", "retrain"):
         queues = {t.task_id: t.queue for t in dags[f"{data['name']}__{kind}"].tasks}
-        assert queues == {"train": "gpu", "gate": default_queue.copy().pop(), "announce": default_queue.copy().pop()}
+        # test_features refits the model (without each candidate feature): training work, on the training queue
+        assert queues == {"train": "gpu", "test_features": "gpu", "gate": default, "announce": default}
     for kind in ("features", "score", "monitor"):
         assert {t.queue for t in dags[f"{data['name']}__{kind}"].tasks} == default_queue
 
@@ -172,6 +181,7 @@ def test_model_search_maps_one_task_per_candidate(tmp_path):
             "prepare": False,
             "fit_candidate": True,
             "select": False,
+            "test_features": True,
             "gate": False,
             "announce": False,
         }
@@ -182,3 +192,38 @@ def test_model_search_maps_one_task_per_candidate(tmp_path):
         mapped = fit.op_kwargs_expand_input.value  # mapped over what `prepare` returns, not fixed at parse time
         assert list(mapped) == ["job"] and mapped["job"].operator.task_id == "prepare"
         assert all(t.retries >= 2 for t in dag.tasks)
+
+
+def test_a_stale_champion_retrains_on_a_daily_check(tmp_path):
+    """`training.max_model_age` adds NAME__staleness (@daily), whose task emits `airloop.NAME.stale`; the retrain
+    DAG listens to it next to drift and decay, and records the run's trigger as `schedule`."""
+    from airloop.spec import load_spec
+    from airloop_airflow.factory import build_dags, trigger_reason
+
+    data = yaml.safe_load(SPECS[0].read_text())
+    name = data["name"]
+    data["training"]["max_model_age"] = "30d"
+    path = tmp_path / SPECS[0].name
+    path.write_text(yaml.safe_dump(data))
+    dags = build_dags(load_spec(path))
+    staleness = dags[f"{name}__staleness"]
+    assert staleness.schedule == "@daily" and staleness.catchup is False
+    check = staleness.get_task("check_age")
+    assert [o.name for o in check.outlets] == [f"airloop.{name}.stale"] and check.retries >= 2
+    retrain = dags[f"{name}__retrain"]
+    assert {a.name for a in _assets(retrain.timetable.asset_condition)} == {
+        f"airloop.{name}.drift",
+        f"airloop.{name}.decay",
+        f"airloop.{name}.stale",
+    }
+
+    from airflow.sdk import Asset
+
+    stale_event = {"triggering_asset_events": {Asset(name=f"airloop.{name}.stale", uri=f"airloop://{name}/stale"): []}}
+    assert trigger_reason(stale_event, name) == "schedule"
+
+    data["training"].pop("max_model_age")
+    path.write_text(yaml.safe_dump(data))
+    dags = build_dags(load_spec(path))
+    assert f"{name}__staleness" not in dags
+    assert f"airloop.{name}.stale" not in {a.name for a in _assets(dags[f"{name}__retrain"].timetable.asset_condition)}

@@ -8,7 +8,7 @@ A transform may also be a custom function, `module.path:function`, imported when
 
 from __future__ import annotations
 
-from airloop.features.build import build_features, check_features, feature_columns
+from airloop.features.build import build_features, check_features, feature_columns, feature_outputs, slice_column
 from airloop.features.custom import FeatureError, outputs, resolve_function
 from airloop.features.registry import TRANSFORMS, Transform, get_transform, is_known_transform
 
@@ -19,8 +19,10 @@ __all__ = [
     "build_features",
     "check_features",
     "feature_columns",
+    "feature_outputs",
     "get_transform",
     "is_known_transform",
     "outputs",
     "resolve_function",
+    "slice_column",
 ]

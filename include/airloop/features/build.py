@@ -50,7 +50,8 @@ def check_features(spec: PipelineSpec, source: str = "<spec>") -> None:
         raise SpecError(f"{source}: field 'features': output columns collide: {dupes}")
 
 
-def _outputs(spec: PipelineSpec, feat: FeatureSpec) -> list[str]:
+def feature_outputs(spec: PipelineSpec, feat: FeatureSpec) -> list[str]:
+    """The model columns one feature makes (several for one-hot, say): what leaving it out of a model removes."""
     if custom.is_custom(feat.transform):
         return custom.output_columns(feat, custom.function_for(feat, spec.name))
     cols = spec.schema_.columns
@@ -72,10 +73,18 @@ def feature_columns(spec: PipelineSpec) -> list[str]:
     """The model's input columns, in order, derived from the spec alone (custom functions are imported for this)."""
     out: list[str] = []
     for feat in spec.features:
-        out += _outputs(spec, feat)
+        out += feature_outputs(spec, feat)
     if any(custom.is_custom(f.transform) for f in spec.features):
         _no_collisions(spec, out)
     return out
+
+
+SLICE_PREFIX = "slice__"
+
+
+def slice_column(column: str) -> str:
+    """The curated column carrying raw `column` for fairness slices (never a model input)."""
+    return f"{SLICE_PREFIX}{column}"
 
 
 def custom_input(df: pd.DataFrame, spec: PipelineSpec, feat: FeatureSpec) -> pd.DataFrame:
@@ -85,9 +94,10 @@ def custom_input(df: pd.DataFrame, spec: PipelineSpec, feat: FeatureSpec) -> pd.
 
 
 def build_features(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
-    """Return id, time (when the schema has one), label (when present) and every feature column.
+    """Return id, time (when the schema has one), label (when present), every feature column, and the raw
+    columns that fairness slices group by (`slice__<column>`).
 
-    Input columns are not copied over.
+    Other input columns are not copied over.
     """
     import pandas as pd
 
@@ -111,4 +121,9 @@ def build_features(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
         data.update(out)
     if any(custom.is_custom(f.transform) for f in spec.features):
         _no_collisions(spec, names)
+    # Fairness slices judge the model per group of a raw column (country, age): curated data keeps those columns,
+    # under their own prefix so that no feature, drift check or signature ever takes them for model inputs.
+    for column in sorted({cut.column for cut in spec.slices.by} if spec.slices else ()):
+        if column in df.columns:
+            data[slice_column(column)] = df[column].array
     return pd.DataFrame(data, copy=False)
