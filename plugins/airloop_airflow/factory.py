@@ -1,8 +1,9 @@
-"""DAG factory: five DAGs per pipeline spec, wired by assets.
+"""DAG factory: five DAGs per pipeline spec (six with `training.max_model_age`), wired by assets.
 
     landing zone ──(AssetWatcher)──▶ <name>__features ──(features)──▶ <name>__train ──(champion)──┐
                                                      ├──(features)──▶ <name>__score ◀───────────────┤
                                                      └──(features)──▶ <name>__monitor ──(drift)──▶ <name>__retrain
+                                                        @daily ──▶ <name>__staleness ──(stale)──────▶ <name>__retrain
 
 Task bodies are one call into `airloop.loop`; heavy libraries (pandas, xgboost, mlflow, dvc) are imported
 there, at run time, never while the DAG file is parsed. Only URIs, md5s and versions travel through XCom.
