@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -131,7 +132,7 @@ def _tail(log_file: Path | None, lines: int = 25) -> str:
 
 
 class LocalStack:
-    """Start/stop the embedded stack. State (ports, pids) lives in `<run_dir>/stack.json`.
+    """Start/stop the embedded stack. State (ports, pids, generated secrets) lives in `<run_dir>/stack.json`.
 
     Args:
         root: the project checkout (dags/, plugins/, include/pipelines/).
@@ -158,6 +159,7 @@ class LocalStack:
         self.state_file = self.run / "stack.json"
         self.admin_all = admin_all
         self.preferred_ports = preferred_ports
+        self._chosen_secrets: dict[str, str] | None = None
 
     # --- state -------------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -167,6 +169,8 @@ class LocalStack:
 
     def _save(self, state: dict[str, Any]) -> None:
         self.run.mkdir(parents=True, exist_ok=True)
+        self.state_file.touch(mode=0o600)  # it holds secrets: private from its first byte
+        self.state_file.chmod(0o600)  # (a run folder from before it held any)
         self.state_file.write_text(json.dumps(state, indent=2))
         env = self.client_env(state)
         (self.run / "stack.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
@@ -183,6 +187,17 @@ class LocalStack:
         while len(set(ports.values())) < len(ports):
             ports["trigger_logs"] = free_port()
         return ports
+
+    def _new_secrets(self) -> dict[str, str]:
+        """The secrets a stack generates for itself: the key that hashes personal data (spec `pii: hash`)."""
+        return {"pii_key": secrets.token_hex(32)}
+
+    def _secrets(self) -> dict[str, str]:
+        """Generated once per run folder and kept in stack.json, so hashes stay the same across restarts; a run
+        folder from before a secret existed gains it (saved by `up()`)."""
+        if self._chosen_secrets is None:
+            self._chosen_secrets = self._new_secrets()
+        return {**self._chosen_secrets, **self.state().get("secrets", {})}
 
     # --- environment -------------------------------------------------------------------------------------
     def client_env(self, state: dict[str, Any] | None = None) -> dict[str, str]:
@@ -224,6 +239,7 @@ class LocalStack:
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+            "AIRLOOP_PII_KEY": self._secrets()["pii_key"],  # tasks only: clients never hash
             "PYTHONWARNINGS": "ignore::DeprecationWarning",
             "GIT_DIR": str(self.root / ".git"),
         }
@@ -261,6 +277,7 @@ class LocalStack:
         pids = dict(state.get("pids", {}))
         alive = {name: _pid_alive(pid) for name, pid in pids.items()}
         state.update({"ports": ports, "pids": pids, "root": str(self.root), "topology": self.topology})
+        state["secrets"] = self._secrets()
         self._save(state)
         for d in ("data", "dvc", "dvc-remote", "mlflow/artifacts", "airflow"):
             (self.run / d).mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The feature step: raw batch → validation → quarantine → features → curated Parquet → DVC version.
+"""The feature step: raw batch → validation → quarantine → personal data dropped or hashed → features → curated
+Parquet → DVC version.
 
 One call handles one raw batch end to end, so a batch never ends half-processed on a worker that dies: the
 batch record (the marker that says "processed") is written last. Raw files are only ever read; quarantine
@@ -93,10 +94,18 @@ def pending_batches(spec: PipelineSpec, settings: Settings) -> list[str]:
 
 
 def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersioner, raw_uri: str) -> BatchRecord:
-    """Validate one raw batch, quarantine what fails, write and version the curated features."""
+    """Validate one raw batch, quarantine what fails, write and version the curated features.
+
+    Personal columns (spec `pii`) are dropped or hashed right after validation, so curated data, its DVC
+    versions, training sets, models and predictions never see raw personal values. Quarantine, like landing, is
+    raw storage: invalid rows are kept as delivered, for a person to fix and replay. A spec that hashes and has no
+    key fails here before anything is read or written; the batch stays pending until the key is there.
+    """
+    from airloop import pii
     from airloop.features import build_features
     from airloop.validation import ValidationReport, read_table, rejection_reason, validate_frame
 
+    pii.require_key(spec, settings.pii_key)
     sha = storage.sha256(raw_uri)
     rec_uri = _record_uri(settings, spec.name, sha)
     if storage.exists(rec_uri):
@@ -127,7 +136,7 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
         _write_report(quarantine, raw_uri, report)
         log.warning("batch %s: %d invalid rows quarantined to %s", batch_id, report.n_invalid_rows, quarantine)
 
-    valid = result.valid_rows
+    valid = pii.apply(result.valid_rows, spec, settings.pii_key)
     features = build_features(valid, spec)
     has_labels = spec.label.column in valid.columns and bool(valid[spec.label.column].notna().all())
     rel = f"curated/{spec.name}/{batch_id}.parquet"

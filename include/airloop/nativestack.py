@@ -92,7 +92,6 @@ class NativeStack(LocalStack):
         self.extra_env = dict(extra_env or {})
         self.databases = {"airflow": f"{prefix}_airflow", "mlflow": f"{prefix}_mlflow"}
         self._chosen_ports: dict[str, int] | None = None
-        self._chosen_secrets: dict[str, str] | None = None
 
     # --- state -------------------------------------------------------------------------------------------
     def _save(self, state: dict[str, Any]) -> None:
@@ -115,19 +114,15 @@ class NativeStack(LocalStack):
             self._chosen_ports = ports
         return self._chosen_ports
 
-    def _secrets(self) -> dict[str, str]:
-        """Generated once per run folder: Airflow's JWT secret and Fernet key, the S3 server's access key."""
-        state = self.state()
-        if "secrets" in state:
-            return state["secrets"]
-        if self._chosen_secrets is None:
-            self._chosen_secrets = {
-                "jwt_secret": secrets.token_urlsafe(32),
-                "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-                "aws_access_key_id": f"airloop{secrets.token_hex(6)}",
-                "aws_secret_access_key": secrets.token_urlsafe(30),
-            }
-        return self._chosen_secrets
+    def _new_secrets(self) -> dict[str, str]:
+        """Also Airflow's JWT secret and Fernet key, the S3 server's access key (generated once per run folder)."""
+        return {
+            **super()._new_secrets(),
+            "jwt_secret": secrets.token_urlsafe(32),
+            "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "aws_access_key_id": f"airloop{secrets.token_hex(6)}",
+            "aws_secret_access_key": secrets.token_urlsafe(30),
+        }
 
     # --- environment -------------------------------------------------------------------------------------
     def client_env(self, state: dict[str, Any] | None = None) -> dict[str, str]:
@@ -149,7 +144,7 @@ class NativeStack(LocalStack):
         }
 
     def airflow_env(self, ports: dict[str, int]) -> dict[str, str]:
-        keys = self.state().get("secrets") or self._secrets()
+        keys = self._secrets()
         metadata = database_url(self.postgres_url, self.databases["airflow"])
         env = super().airflow_env(ports)
         env.update(

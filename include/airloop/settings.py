@@ -7,7 +7,7 @@ build a `Settings` once from their environment and pass it down; library code ne
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from airloop.storage import join_uri, to_uri
@@ -23,6 +23,8 @@ class Settings:
     s3_endpoint_url: str | None = None
     landing_root: str | None = None  # where relative spec landing paths resolve; None: the data root
     mlflow_ui_url: str | None = None  # MLflow's UI as a browser reaches it (links from the Airflow UI); None: no UI
+    # The secret that keys the hashes of personal data (spec `pii: hash`); never shown, never from the spec.
+    pii_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str], base: str | Path = ".") -> Settings:
@@ -41,6 +43,7 @@ class Settings:
             specs_dir=env.get("AIRLOOP_SPECS_DIR") or str(base / "include" / "pipelines"),
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
             landing_root=to_uri(env["AIRLOOP_LANDING_ROOT"]) if env.get("AIRLOOP_LANDING_ROOT") else None,
+            pii_key=env.get("AIRLOOP_PII_KEY") or None,
         )
 
     def location(self, where: str) -> str:

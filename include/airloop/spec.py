@@ -420,6 +420,14 @@ class PipelineSpec(_Strict):
             dropped = [c for c in feat.inputs if cols[c].pii == "drop"]
             if dropped:
                 raise ValueError(f"features.{i}: feature '{feat.name}' reads '{dropped[0]}', which is pii: drop")
+            # Built-in transforms need raw values (a domain to one-hot, numbers to log): a hash would silently make
+            # all-zero or missing features. Only a custom function, written for hashes, may read one.
+            hashed = [c for c in feat.inputs if cols[c].pii == "hash"]
+            if hashed and ":" not in feat.transform:
+                raise ValueError(
+                    f"features.{i}: feature '{feat.name}' reads '{hashed[0]}', which is pii: hash; built-in "
+                    "transforms need its raw values (only a custom function may read hashes)"
+                )
 
     def _check_candidates(self) -> None:
         candidates = [f.name for f in self.features if f.candidate]

@@ -1,7 +1,8 @@
 """Schema validation of raw batches with Pandera, splitting a batch into valid rows and quarantined rows.
 
 The Pandera schema is built from the spec, validated lazily (every failure collected, not just the first), and
-the failure cases are folded into a report that both `airloop validate` and the feature DAG write as JSON.
+the failure cases are folded into a report that both `airloop validate` and the feature DAG write as JSON. The
+report never holds values of personal columns (spec `pii`): they read `<pii>`.
 Row-level failures (a null, an out-of-range value, an unknown category, a duplicate id, a value that cannot be
 coerced) quarantine only those rows; schema-level failures (a missing column, an unreadable file) fail the batch.
 """
@@ -290,9 +291,15 @@ def _check_utf8(df: pd.DataFrame, uri: str) -> None:
 
 
 def validate_frame(df: pd.DataFrame, spec: PipelineSpec, *, require_label: bool = False) -> ValidationResult:
-    """Validate a raw batch; never modifies `df`. Returns the report and the coerced valid rows."""
+    """Validate a raw batch; never modifies `df`. Returns the report and the coerced valid rows.
+
+    The report's example values of personal columns (spec `pii`) read `<pii>`; the valid rows stay raw, for the
+    feature step to drop or hash (`airloop.pii.apply`).
+    """
     import pandas as pd
     import pandera.errors as pe
+
+    from airloop.pii import mask_report
 
     n = len(df)
     if n == 0:
@@ -321,6 +328,7 @@ def validate_frame(df: pd.DataFrame, spec: PipelineSpec, *, require_label: bool 
             result = ValidationResult(ValidationReport(True, n, 0), coerced, bad)
     if not positional and result.valid_rows is not None:
         result.valid_rows.index = original_index[~result.invalid_mask]
+    mask_report(result.report, spec)  # every reader of a report (JSON, logs, the CLI) sees no personal values
     return result
 
 

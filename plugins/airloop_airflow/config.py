@@ -27,7 +27,14 @@ def settings() -> Settings:
 
 
 S3_CONNECTION = "airloop_s3"
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+PII_CONNECTION = "airloop_pii"
+SECRET_ENV = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "AIRLOOP_PII_KEY",
+)
 
 
 def task_settings() -> Settings:
@@ -38,12 +45,17 @@ def task_settings() -> Settings:
     task can see — the connection's password (the Task SDK masks it on fetch) and secret-bearing variables or URL
     passwords from the environment — is registered with Airflow's secrets masker, so a log line or traceback
     that contains one shows `***`.
+
+    The key that hashes personal data (spec `pii: hash`) may come from the Airflow connection `airloop_pii`
+    (password = key); it wins over `AIRLOOP_PII_KEY`, is masked the same way, and reaches this task's settings
+    only (it is not exported to the environment).
     """
+    import dataclasses
     from urllib.parse import urlsplit
 
     from airflow.sdk.log import mask_secret
 
-    conn = _s3_connection()
+    conn = _connection(S3_CONNECTION)
     if conn is not None:
         log.info(
             "S3 credentials from Airflow connection %s: login=%s, password=%s", S3_CONNECTION, conn.login, conn.password
@@ -53,25 +65,39 @@ def task_settings() -> Settings:
         endpoint = (conn.extra_dejson or {}).get("endpoint_url")
         if endpoint:
             os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+    # No name passed to mask_secret: Airflow masks a named secret only when the name looks sensitive (password,
+    # secret, token, ...), which AIRLOOP_PII_KEY, airloop_pii or MLFLOW_TRACKING_URI do not.
     for key in SECRET_ENV:
         if os.environ.get(key):
-            mask_secret(os.environ[key], key)
+            mask_secret(os.environ[key])
     for key in ("MLFLOW_TRACKING_URI", "AIRLOOP_DVC_REMOTE", "AIRLOOP_DATA_ROOT"):
         password = urlsplit(os.environ.get(key, "")).password
         if password:
-            mask_secret(password, key)
-    return settings()
+            mask_secret(password)
+    resolved = settings()
+    pii = _connection(PII_CONNECTION)
+    if pii is not None and pii.password:
+        mask_secret(pii.password)
+        log.info("personal-data key from Airflow connection %s", PII_CONNECTION)
+        resolved = dataclasses.replace(resolved, pii_key=pii.password)
+    return resolved
 
 
-def _s3_connection():
-    """The `airloop_s3` connection, or None when the deployment gives S3 credentials through the environment."""
+def _connection(conn_id: str):
+    """An Airflow connection of airloop's (`airloop_s3`, `airloop_pii`), or None when the deployment gives that
+    setting through the environment instead.
+
+    Looked up only when `AIRFLOW_CONN_<ID>` is set or `AIRLOOP_<S3|PII>_FROM_CONNECTION` says the connection
+    lives elsewhere (the metadata database, a secrets backend).
+    """
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    if not (os.environ.get(f"AIRFLOW_CONN_{S3_CONNECTION.upper()}") or os.environ.get("AIRLOOP_S3_FROM_CONNECTION")):
+    flag = f"AIRLOOP_{conn_id.removeprefix('airloop_').upper()}_FROM_CONNECTION"
+    if not (os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or os.environ.get(flag)):
         return None  # no lookup (and no API round trip) when nothing says a connection exists
     try:
-        return Connection.get(S3_CONNECTION)
+        return Connection.get(conn_id)
     except AirflowNotFoundException:
         return None
 

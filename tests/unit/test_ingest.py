@@ -124,7 +124,10 @@ def test_curated_file_holds_the_features_and_is_versioned(zone, spec):
     path = _curated(zone, rec)
     assert rec.md5 == hashlib.md5(path.read_bytes()).hexdigest()
     curated = pd.read_parquet(path)
-    assert list(curated.columns) == ["transaction_id", "event_time", "is_fraud", *feature_columns(spec)]
+    # the raw columns the spec's fairness slices group by follow the features (never model inputs)
+    slices = [f"slice__{c}" for c in sorted({cut.column for cut in spec.slices.by})]
+    assert slices == ["slice__country", "slice__customer_age"]
+    assert list(curated.columns) == ["transaction_id", "event_time", "is_fraud", *feature_columns(spec), *slices]
     assert len(curated) == ROWS
     assert path.with_name(path.name + ".dvc").is_file()
 
