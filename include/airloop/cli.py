@@ -244,6 +244,31 @@ def rollback(name: str) -> None:
     typer.echo(f"{name}: champion v{old} → v{new} (rolled back)")
 
 
+@app.command()
+def reproduce(
+    name: Annotated[str, typer.Argument(help="the pipeline's registered model")],
+    version: Annotated[str, typer.Argument(help="a version number, or an alias such as champion")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE: rebuild with this booster parameter instead (repeatable)"),
+    ] = None,
+    format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+) -> None:
+    """Rebuild VERSION from its recorded data, spec and params; exit 0 identical, 1 different, 2 error."""
+    import dvc  # noqa: F401  # sets its loggers' levels on import: before they are lowered below
+
+    from airloop.reproduce import parse_overrides
+    from airloop.reproduce import reproduce as rebuild
+
+    # The report is the output: no MLflow download bars, no DVC chatter (its errors come back as one line).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for noisy in ("dvc", "dvc_data", "dvc_objects"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    report = rebuild(name, version, settings(), overrides=parse_overrides(set_ or []))
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str) if format == Fmt.json else report.to_table())
+    raise typer.Exit(0 if report.identical else 1)
+
+
 def _actor() -> str:
     return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}"
 

@@ -92,14 +92,14 @@ def log_candidate(
         result = {
             "index": index,
             "run_id": run_id,
-            "params": {k: v for k, v in fit.params.items() if k != "eval_metric"},
+            "params": dict(fit.params),  # every booster param, eval_metric included: the winner's recipe
             "valid": {k: v for k, v in valid.items() if math.isfinite(v)},
             "best_iteration": fit.best_iteration,
             "device": fit.device,
             "seconds": round(fit.seconds, 3),
             "extra": fit.extra,
         }
-        params = [Param(k, str(v)) for k, v in result["params"].items()]
+        params = [Param(k, str(v)) for k, v in result["params"].items() if k != "eval_metric"]
         params.append(Param("best_iteration", str(fit.best_iteration)))  # `device` is among the booster params
         metrics = [Metric(f"valid_{k}", v, 0, 0) for k, v in result["valid"].items()]
         metrics.append(Metric("train_seconds", fit.seconds, 0, 0))

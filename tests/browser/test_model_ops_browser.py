@@ -100,6 +100,35 @@ def test_pipeline_page_shows_why_and_draws_the_drift_chart(page, ops_stack, arti
     page.screenshot(path=str(artifacts / "03-pipeline-versions.png"))
 
 
+def test_fairness_slices_show_the_gates_record(page, ops_stack, artifacts):
+    """The spec's slices (country, age band): the newest gated version's metric per group, as the gate recorded
+    it on the version, with the worst judged group of each slice marked."""
+    import json
+
+    from airloop.registry import client
+
+    c = client(ops_stack["settings"].tracking_uri)
+    gated = [m for m in c.search_model_versions(f"name='{NAME}'") if "gate.slices" in (m.tags or {})]
+    newest = max(gated, key=lambda m: int(m.version))
+    record = json.loads(newest.tags["gate.slices"])
+    frame = _open_model_ops(page)
+    frame.locator("a.pipeline-link", has_text=NAME).click()
+    table = frame.locator("#slices")
+    table.wait_for()
+    assert f"v{newest.version}" in frame.locator("#slices-verdict").inner_text()
+    groups = [(label, g) for label, per in record["challenger"].items() for g in per]
+    assert {"country", "age_band"} == set(record["challenger"])
+    assert table.locator("tbody tr").count() == len(groups) > 2
+    judged = [label for label, entry in record["summary"].items() if "group" in entry]
+    assert table.locator("tbody tr.worst").count() == len(judged)
+    first = table.locator("tbody tr").first.locator("td")
+    label, group = groups[0]
+    assert [first.nth(0).inner_text(), first.nth(1).inner_text().split()[0]] == [label, group]
+    assert first.nth(2).inner_text() == str(record["challenger"][label][group]["n"])
+    table.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "06-fairness-slices.png"))
+
+
 def test_dismissed_rollback_changes_nothing(page, ops_stack):
     from airloop import registry
 
