@@ -204,7 +204,9 @@ def test_feature_columns_of_the_shipped_spec(spec):
 
 
 def test_build_features_columns_match_feature_columns(built, spec):
-    assert list(built.columns) == ["transaction_id", "event_time", "is_fraud", *feature_columns(spec)]
+    slices = ["slice__country", "slice__customer_age"]  # raw columns for the spec's fairness slices, at the end
+    assert list(built.columns) == ["transaction_id", "event_time", "is_fraud", *feature_columns(spec), *slices]
+    assert not set(slices) & set(feature_columns(spec))
 
 
 def test_build_features_outputs_float32(built, spec):
@@ -231,7 +233,8 @@ def test_build_features_values_follow_the_inputs(built, batch):
 
 def test_build_features_without_label(batch, spec):
     built = build_features(batch.drop(columns=["is_fraud"]), spec)
-    assert list(built.columns) == ["transaction_id", "event_time", *feature_columns(spec)]
+    slices = ["slice__country", "slice__customer_age"]
+    assert list(built.columns) == ["transaction_id", "event_time", *feature_columns(spec), *slices]
 
 
 # ------------------------------------------------------------------------------------------ custom feature functions
@@ -346,7 +349,12 @@ def test_custom_series_feature_gets_its_columns_and_params(custom, custom_batch)
     spec = custom({"name": "amt3", "transform": "MOD:scaled", "column": "amount", "params": {"factor": 3}})
     built = build_features(custom_batch, spec)
     assert feature_columns(spec)[-1] == "amt3"
-    assert list(built.columns) == ["transaction_id", "event_time", "is_fraud", *feature_columns(spec)]
+    assert list(built.columns)[: 3 + len(feature_columns(spec))] == [
+        "transaction_id",
+        "event_time",
+        "is_fraud",
+        *feature_columns(spec),
+    ]
     assert built["amt3"].dtype == np.float32
     np.testing.assert_allclose(built["amt3"], custom_batch["amount"].to_numpy() * 3, rtol=1e-6)
     assert sys.modules[custom.module].SEEN["scaled"] == ["amount"]
