@@ -460,6 +460,7 @@ def spec_yaml(name: str, inferred: Inferred, *, task: str = "binary", source: st
         "  early_stopping_rounds: 30",
         "  seed: 42",
         "  params: {max_depth: 6, eta: 0.1}",
+        _note("  # search: {strategy: random, trials: 8, space: {max_depth: [4, 6, 8]}}", "one task per candidate"),
         "",
         _note("split: {valid_fraction: 0.15, holdout_fraction: 0.2}", "validation, then holdout (newest)"),
         "training:",
@@ -467,10 +468,14 @@ def spec_yaml(name: str, inferred: Inferred, *, task: str = "binary", source: st
         "  min_rows: 1000",
         _note("  retrain_on_new_data: false", "after the first model: retrain on drift, decay, a schedule"),
         _note("  # queue: gpu", "send the training tasks to the GPU Celery workers"),
+        _note("  # max_model_age: 30d", "retrain a champion older than this (checked daily)"),
         f"gate: {{metric: {metric}, direction: {direction}, min_improvement: 0.0}}",
         _note("drift: {method: auto, drift_share: 0.5}", "auto, ks, wasserstein, psi, jensenshannon, chi2"),
         _note(f"performance: {{metric: {metric}, max_drop: {max_drop}}}", f"decay: {drop_note}"),
         'schedules: {retrain: null, drift_check: "@hourly"}',
+        _note("# slices: {by: [{column: COLUMN}], floor: null}", "fairness: the gate scores each group"),
+        "# Personal data: add `pii: drop` or `pii: hash` to a column; features marked `candidate: true` are",
+        "# measured with and without (docs/authoring.md: Personal data, Feature-importance test).",
         "",
     ]
     return "\n".join(lines)
