@@ -72,11 +72,9 @@ def train(
     from airloop import registry, training
     from airloop.features import feature_columns
 
-    if run_key:
-        done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
-        if done:
-            log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, done["version"])
-            return done
+    done = _registered_before(spec, settings, run_key)
+    if done:
+        return done
     if spec.model.search is not None:
         prepared = prepare_search(
             spec, settings, trigger=trigger, git_sha=git_sha, extra_tags=extra_tags, search_key=run_key
@@ -104,6 +102,18 @@ def train(
         extra_tags={**(extra_tags or {}), **({registry.RUN_KEY: run_key} if run_key else {})},
     )
     return _trained(spec, logged, data, fit)
+
+
+def _registered_before(spec: PipelineSpec, settings: Settings, run_key: str | None) -> dict[str, Any] | None:
+    """The version an earlier try of this unit of work registered (then this try returns it), else None."""
+    from airloop import registry
+
+    if not run_key:
+        return None
+    done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
+    if done:
+        log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, done["version"])
+    return done
 
 
 def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any], trigger: str) -> str | None:
@@ -257,11 +267,9 @@ def select_candidate(
     from airloop import registry, search, searchruns, training
     from airloop.features import feature_columns
 
-    if run_key:
-        done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
-        if done:
-            log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, done["version"])
-            return done
+    done = _registered_before(spec, settings, run_key)
+    if done:
+        return done
     results = list(results)
     metric = prepared["metric"]
     winner = search.best(results, metric)
