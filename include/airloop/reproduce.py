@@ -324,10 +324,15 @@ def _load_json(c: MlflowClient, run_id: str, artifact: str, tmp: str) -> Any:
 
 def _registered_model(name: str, version: str, settings: Settings, tmp: str) -> tuple[Any, bytes]:
     """The registered booster and the exact bytes of its saved model file."""
+    import mlflow
     import mlflow.artifacts
     import xgboost as xgb
     from mlflow.models import Model
 
+    # `models:/` URIs resolve through the process's registry URI whatever `registry_uri=` says (MLflow 3.17):
+    # without this a tracking server's model was looked up in a local ./mlflow.db.
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
     try:
         local = Path(
             mlflow.artifacts.download_artifacts(

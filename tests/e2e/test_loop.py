@@ -128,6 +128,27 @@ def test_lineage_tags_on_version_and_run(loop):
     assert "feature_importance.png" in artifacts
 
 
+def test_governance_runs_in_the_scheduled_loop(loop):
+    """The shipped spec's governance on a real scheduler: the feature-importance test ran as its own task before
+    the gate, the gate recorded the fairness slices, the staleness DAG exists, and v1 — trained by an Airflow
+    worker — rebuilds bit for bit from what its run recorded."""
+    import json
+
+    from airloop.reproduce import reproduce
+
+    api, dag = loop["api"], loop["dag"]
+    tis = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["train"], loop["train_run_1"]["dag_run_id"])}
+    assert tis == {"train": "success", "test_features": "success", "gate": "success", "announce": "success"}
+    tags = client(loop["settings"].tracking_uri).get_model_version(NAME, "1").tags
+    assert tags["feature_gain.amount_per_txn.adds"] in ("true", "false")
+    assert float(tags["feature_gain.amount_per_txn"]) == float(tags["feature_gain.amount_per_txn"])  # not NaN
+    slices = json.loads(tags["gate.slices"])
+    assert set(slices["challenger"]) == {"country", "age_band"} and slices["ok"] is True
+    assert api.get(f"/dags/{NAME}__staleness").get("dag_id") == f"{NAME}__staleness"
+    report = reproduce(NAME, "1", loop["settings"])
+    assert report.identical, report.to_table()
+
+
 def test_clean_batch_never_starts_a_retrain(loop):
     api, dag = loop["api"], loop["dag"]
     assert loop["clean_check"]["drift_detected"] is False

@@ -122,6 +122,27 @@ def test_a_registered_version_reproduces_bit_for_bit(plain_report, registered):
     assert json.loads(json.dumps(as_json))["identical"] is True and as_json["differences"] == []
 
 
+def test_it_reads_the_settings_registry_from_any_directory(registered, env_for, tmp_path):
+    """`models:/` must resolve in the settings' MLflow, in a fresh process whose MLflow was never pointed anywhere
+    and whose environment names no store (a regression found on a real scheduler's stack: the model was looked
+    up in a new ./mlflow.db of the current directory)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from airloop.settings import Settings; from airloop.reproduce import reproduce; "
+        "s = Settings.from_mapping(json.loads(sys.argv[1]), base=sys.argv[2]); "
+        f"print(reproduce({FRAUD!r}, {registered.plain['version']!r}, s).identical)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AIRLOOP_"))}
+    args = [sys.executable, "-c", code, json.dumps(env_for(registered.root)), str(registered.root)]
+    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_the_recorded_thread_count_is_reused(registered, monkeypatch, tmp_path):
     """`nthread: 0` trains on every usable core and records how many; a machine with another count rebuilds with
     the recorded one (XGBoost's CPU training repeats bit for bit only for the same thread count)."""
