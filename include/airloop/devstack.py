@@ -139,6 +139,7 @@ class LocalStack:
         run_dir: where everything the stack writes goes (default `<root>/.run`).
         admin_all: turn Airflow's login off (throwaway test homes only).
         users: Airflow users and roles (`name:role,…`, simple auth manager); passwords are generated at start.
+        specs_dir: the pipeline specs the DAGs are built from (default `<root>/include/pipelines`).
     """
 
     topology = "embedded"
@@ -151,8 +152,10 @@ class LocalStack:
         admin_all: bool = False,
         preferred_ports: tuple[int, int] = (8080, 5000),
         users: str = "admin:admin",
+        specs_dir: Path | None = None,
     ):
         self.root = Path(root).resolve()
+        self.specs_dir = Path(specs_dir).resolve() if specs_dir else self.root / "include" / "pipelines"
         self.users = users
         self.run = Path(run_dir or self.root / ".run").resolve()
         self.logs = self.run / "logs"
@@ -207,7 +210,7 @@ class LocalStack:
             "AIRLOOP_DATA_ROOT": (self.run / "data").as_uri(),
             "AIRLOOP_DVC_WORKSPACE": str(self.run / "dvc"),
             "AIRLOOP_DVC_REMOTE": str(self.run / "dvc-remote"),
-            "AIRLOOP_SPECS_DIR": str(self.root / "include" / "pipelines"),
+            "AIRLOOP_SPECS_DIR": str(self.specs_dir),
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
             "AIRLOOP_AIRFLOW_URL": f"http://127.0.0.1:{ports['airflow']}",
         }
@@ -428,6 +431,22 @@ class AirflowAPI:
         if code != 200:
             raise AirloopError(f"Airflow API GET {path} → HTTP {code}: {body[:200]!r}")
         return json.loads(body)
+
+    def trigger(self, dag_id: str) -> dict[str, Any]:
+        """Start a DAG run now, as the UI's trigger button does (no logical date: Airflow 3's manual runs)."""
+        req = urllib.request.Request(
+            f"{self.base}/api/v2/dags/{dag_id}/dagRuns",
+            data=json.dumps({"logical_date": None}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token()}"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise AirloopError(
+                f"Airflow API POST /dags/{dag_id}/dagRuns → HTTP {exc.code}: {exc.read()[:200]!r}"
+            ) from None
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.get(f"/dags/{dag_id}/dagRuns", order_by="-run_after", limit=100).get("dag_runs", [])

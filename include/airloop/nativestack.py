@@ -134,7 +134,7 @@ class NativeStack(LocalStack):
             "AIRLOOP_LANDING_ROOT": f"s3://{BUCKETS['landing']}",
             "AIRLOOP_DVC_REMOTE": f"s3://{BUCKETS['dvc']}/dvc",
             "AIRLOOP_DVC_WORKSPACE": str(self.run / "dvc"),
-            "AIRLOOP_SPECS_DIR": str(self.root / "include" / "pipelines"),
+            "AIRLOOP_SPECS_DIR": str(self.specs_dir),
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
             "AIRLOOP_AIRFLOW_URL": f"http://127.0.0.1:{ports['airflow']}",
             "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{self.s3_front_port or ports['s3']}",

@@ -91,7 +91,7 @@ def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
             extra = event.extra or {}
             if kind == "stale":
                 tags["staleness.champion_version"] = str(extra.get("champion_version", ""))
-                tags["staleness.age_days"] = f"{float(extra.get('age_seconds', 0)) / 86400:.2f}"
+                tags["staleness.age_seconds"] = str(int(float(extra.get("age_seconds", 0))))
                 continue
             tags[f"{kind}.batch"] = str(extra.get("batch_id", ""))
             tags[f"{kind}.champion_version"] = str(extra.get("champion_version", ""))
