@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "fraud_detection"
+SEARCH = "retail_demand"  # its spec searches 4 candidates
 ROWS = 12_000
 STAGE_TIMEOUT = 300
 POSTGRES = os.environ.get("AIRLOOP_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432"
@@ -128,6 +129,18 @@ def topology(tmp_path_factory, redis_url):
         _wait(lambda: pred if storage.exists(pred) else None)
         facts["pred_uri"] = pred
         facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+
+        # Round 4: the second pipeline's model search — its candidates are mapped tasks for the Celery workers.
+        retail = find_spec(SEARCH, settings.specs_dir)
+        search_train = f"{SEARCH}__train"
+        _wait(lambda: api.get(f"/dags/{search_train}").get("dag_id") or None)
+        before_search = runs.snapshot(search_train)
+        storage.write_parquet(
+            generate("retail", rows=3000, seed=25, labels=True),
+            storage.join_uri(settings.location(retail.storage.landing), "s1.parquet"),
+        )
+        facts["search_run"] = _wait(runs.finished_after(search_train, before_search))
+        facts["search_spec"] = retail
         yield facts
     finally:
         stack.down()
@@ -229,3 +242,37 @@ def test_connection_password_is_masked_in_task_logs(topology):
     login = topology["env"]["AWS_ACCESS_KEY_ID"]
     used = f"S3 credentials from Airflow connection airloop_s3: login={login}, password=***"
     assert any(used in text for text in logs), "tasks took the credentials from the connection, password masked"
+
+
+def test_model_search_candidates_run_as_mapped_tasks_on_the_celery_worker(topology):
+    """retail_demand's 4 candidates: one mapped task instance each, run by the Celery worker, never more at once
+    than the spec's `parallel`; each an MLflow child run in the PostgreSQL store with its booster in S3."""
+    stack, info = topology["stack"], topology["info"]
+    search = topology["search_spec"].model.search
+    worker_host = info["celery_workers"][0].split("@", 1)[1]
+    rows = _sql(
+        stack,
+        "airflow",
+        "SELECT map_index, hostname, queue, state, start_date, end_date FROM task_instance "
+        "WHERE dag_id = %s AND run_id = %s AND task_id = 'fit_candidate' ORDER BY map_index",
+        f"{SEARCH}__train",
+        topology["search_run"]["dag_run_id"],
+    )
+    assert [r[0] for r in rows] == list(range(search.trials))
+    assert {(r[1], r[2], r[3]) for r in rows} == {(worker_host, "default", "success")}
+    spans = [(r[4], r[5]) for r in rows]
+    at_once = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+    assert 1 <= at_once <= search.parallel, f"{at_once} candidates trained at once; parallel is {search.parallel}"
+    c = client(topology["settings"].tracking_uri)
+    mv = c.get_model_version(SEARCH, "1")
+    children = _sql(
+        stack,
+        "mlflow",
+        "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = %s",
+        mv.run_id,
+    )
+    assert len(children) == search.trials
+    keys = _keys(_s3(topology["env"]), BUCKETS["mlflow"])
+    for (run_id,) in children:
+        assert any(run_id in k and k.endswith("candidate/model.json") for k in keys), run_id
+    assert mv.tags["search.best_run_id"] in {r for (r,) in children}
