@@ -389,16 +389,9 @@ def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = Non
 
 def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:
     """Rebuild the challenger's exact holdout from its versioned training set, then gate."""
-    import tempfile
+    from airloop import registry
 
-    import pandas as pd
-
-    from airloop import registry, training
-
-    versioner = versioner_for(settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = versioner.restore(data_md5, f"{tmp}/train.parquet")
-        holdout = training.split_frame(pd.read_parquet(path), spec).holdout
+    holdout = _restored_split(spec, settings, data_md5).holdout
     with champion_lock(settings, spec.name):
         return registry.gate_and_promote(spec, version, holdout, tracking_uri=settings.tracking_uri).to_dict()
 
