@@ -43,11 +43,14 @@ def feature_gain(
     metric = spec.gate.metric
     every = feature_columns(spec)
     by_name = {f.name: f for f in spec.features}
+    # The recorded thread count, not this machine's: "all cores" may be another number here.
+    model = spec.model.model_copy(update={"nthread": int(params.get("nthread") or spec.model.nthread)})
+    recipe = spec.model_copy(update={"model": model})
     out: dict[str, dict[str, Any]] = {}
     for name in candidates(spec):
         gone = set(feature_outputs(spec, by_name[name]))
         kept = [c for c in every if c not in gone]
-        fit = training.fit(split, spec, kept, _overrides(params))
+        fit = training.fit(split, recipe, kept, _overrides(params))
         without = float(fit.metrics[metric])
         gain = improvement(metric, with_score, without)
         adds = math.isfinite(gain) and gain > 0 and gain >= spec.gate.min_feature_gain
@@ -81,7 +84,7 @@ def tags(gains: dict[str, dict[str, Any]]) -> dict[str, str]:
 def from_tags(version_tags: dict[str, str]) -> dict[str, dict[str, Any]]:
     """What `tags` recorded, back from a version's tags."""
     out: dict[str, dict[str, Any]] = {}
-    for key, value in version_tags.items():
+    for key, value in sorted(version_tags.items()):
         if key.startswith(f"{TAG}.") and key.endswith(".adds"):
             name = key[len(TAG) + 1 : -len(".adds")]
             out[name] = {"gain": float(version_tags.get(f"{TAG}.{name}", "nan")), "adds": value == "true"}

@@ -523,6 +523,8 @@ def rollback(name: str, *, tracking_uri: str, actor: str = "cli") -> tuple[str, 
 
 def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, Any]]:
     """Per pipeline: champion, challenger and every version with aliases, metrics, lineage and gate decision."""
+    from airloop import ablation
+
     c = client(tracking_uri)
     out = []
     for name in names:
@@ -557,9 +559,7 @@ def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, An
                     "search_candidates": int(tags["search.candidates"]) if "search.candidates" in tags else None,
                     "search_best_run_id": tags.get("search.best_run_id"),
                     "slices": _json_tag(tags, "gate.slices"),
-                    "feature_gain": {
-                        k: v for k, v in ((k, _feature_gain(tags, k)) for k in _candidates_in(tags)) if v is not None
-                    },
+                    "feature_gain": ablation.from_tags(tags),
                 }
             )
         out.append(
@@ -577,17 +577,4 @@ def _json_tag(tags: dict[str, str], key: str) -> Any:
     try:
         return json.loads(tags[key]) if key in tags else None
     except ValueError:
-        return None
-
-
-def _candidates_in(tags: dict[str, str]) -> list[str]:
-    return sorted(
-        k[len("feature_gain.") : -len(".adds")] for k in tags if k.startswith("feature_gain.") and k.endswith(".adds")
-    )
-
-
-def _feature_gain(tags: dict[str, str], name: str) -> dict[str, Any] | None:
-    try:
-        return {"gain": float(tags[f"feature_gain.{name}"]), "adds": tags[f"feature_gain.{name}.adds"] == "true"}
-    except (KeyError, ValueError):
         return None
