@@ -78,7 +78,7 @@ def worker(side: str, data: Path, out: Path) -> None:
     import pandas as pd
 
     if side == "airloop":
-        from airloop.drift import compare
+        from airloop.monitor.drift import compare
     else:
         from evidently import Report
         from evidently.presets import DataDriftPreset
@@ -86,7 +86,7 @@ def worker(side: str, data: Path, out: Path) -> None:
     rss_import = _maxrss_mb()
 
     if side == "airloop":  # airloop reads Parquet a column at a time, as `airloop drift` does
-        from airloop.drift import ParquetColumns
+        from airloop.monitor.drift import ParquetColumns
 
         reference = ParquetColumns(data / "reference.parquet")
         current = ParquetColumns(data / "current.parquet")

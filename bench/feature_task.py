@@ -1,6 +1,6 @@
 """Throughput of the feature task on one batch: read Parquet → validate → build features → write Parquet.
 
-The library path is what `airloop.ingest.process_batch` runs for a batch with no invalid rows, minus DVC:
+The library path is what `airloop.data.ingest.process_batch` runs for a batch with no invalid rows, minus DVC:
 `validation.read_table` + `validation.validate_frame` + `features.build_features` + `storage.write_parquet` (with
 the Parquet options process_batch uses, `CURATED_PARQUET` below).
 Goal: ≥ 2M rows/s on the 1M-row generated fraud batch (best of --repeat).
@@ -28,15 +28,15 @@ from _common import DOMAINS, RANGES, Result, best, load_spec, log, med, parser, 
 
 GOAL_ROWS_S = 2_000_000
 STAGES = ("read_table", "validate_frame", "build_features", "write_parquet")
-# The Parquet options `airloop.ingest.process_batch` writes curated features with: keep the two in step.
+# The Parquet options `airloop.data.ingest.process_batch` writes curated features with: keep the two in step.
 CURATED_PARQUET = {"use_dictionary": False}
 
 
 def library_task(spec, raw_uri: str, out_uri: str) -> dict[str, float]:
     """The library path, stage by stage; returns seconds per stage."""
-    from airloop import storage
-    from airloop.features import build_features
-    from airloop.validation import read_table, validate_frame
+    from airloop.data.features import build_features
+    from airloop.data.validation import read_table, validate_frame
+    from airloop.store import storage
 
     t = {}
     t0 = time.perf_counter()
@@ -96,10 +96,10 @@ def naive_task(raw_path: Path, out_path: Path) -> None:
 
 def main() -> None:
     args = parser(__doc__.splitlines()[0], rows=1_000_000, repeat=5).parse_args()
-    from airloop import storage
-    from airloop.datagen import generate
-    from airloop.features import build_features, feature_columns
-    from airloop.validation import validate_frame
+    from airloop.data.datagen import generate
+    from airloop.data.features import build_features, feature_columns
+    from airloop.data.validation import validate_frame
+    from airloop.store import storage
 
     spec = load_spec()
     import pandera.pandas  # noqa: F401  # imported up front: an import is not task time
@@ -132,7 +132,7 @@ def main() -> None:
             log(f"round {i + 1}/{args.repeat}: library {lib_total[-1]:.3f} s, naive {naive_total[-1]:.3f} s")
 
         # DVC: track new content each time (a real batch never repeats), like ingest.process_batch does.
-        from airloop.versioning import DataVersioner
+        from airloop.store.versioning import DataVersioner
 
         versioner = DataVersioner(tmp / "dvc", str(tmp / "dvc-remote"))
         features = build_features(validate_frame(pd.read_parquet(raw_path), spec).valid_rows, spec)

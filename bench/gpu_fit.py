@@ -1,6 +1,6 @@
 """airloop's own training path on a GPU machine: does `device: auto` pick cuda, and what does it buy?
 
-Runs `airloop.training.fit` (the function the train DAG calls) on generated fraud data twice — the spec as
+Runs `airloop.model.training.fit` (the function the train DAG calls) on generated fraud data twice — the spec as
 shipped (`device: auto`) and forced to cpu — and prints the device each used, fit time and holdout PR-AUC.
 Needs numpy, pandas, scikit-learn, pyyaml, pydantic and a CUDA build of xgboost; no Airflow, MLflow or DVC.
 
@@ -27,10 +27,10 @@ def main() -> int:
 
     import yaml
 
-    from airloop.datagen import generate
-    from airloop.features import build_features, feature_columns
+    from airloop.data.datagen import generate
+    from airloop.data.features import build_features, feature_columns
+    from airloop.model.training import choose_device, cuda_available, fit, time_split
     from airloop.spec import parse_spec
-    from airloop.training import choose_device, cuda_available, fit, time_split
 
     raw = yaml.safe_load((ROOT / "include" / "pipelines" / "fraud_detection.yaml").read_text())
     raw["model"]["early_stopping_rounds"] = None  # same number of rounds on both devices

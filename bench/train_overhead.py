@@ -2,7 +2,7 @@
 
 ~300k generated labelled rows → `build_features` → `training.time_split`; then, interleaved, best of --repeat:
 
-  (a) `airloop.training.fit(split, spec, feature_columns(spec))`: QuantileDMatrix + DMatrix, `xgboost.train` with
+  (a) `airloop.model.training.fit(split, spec, feature_columns(spec))`: QuantileDMatrix + DMatrix, `xgboost.train` with
       early stopping on the validation slice, then holdout and validation metrics (predict + scikit-learn).
   (b) bare: `xgb.train(xgb_params(spec.model, "cpu"), xgb.DMatrix(train X, y), num_boost_round=<spec's>,
       evals=[(xgb.DMatrix(valid X, y), "valid")], early_stopping_rounds=<spec's>)`.
@@ -31,7 +31,7 @@ GOAL = 0.10
 def bare_train(split, spec, cols: list[str], *, quantile: bool = False):
     import xgboost as xgb
 
-    from airloop.training import xgb_params
+    from airloop.model.training import xgb_params
 
     label = spec.label.column
     matrix = xgb.QuantileDMatrix if quantile else xgb.DMatrix
@@ -59,9 +59,9 @@ def main() -> None:
     args = p.parse_args()
     import xgboost  # noqa: F401  # imported up front: an import is not training time
 
-    from airloop import training
-    from airloop.datagen import generate
-    from airloop.features import build_features, feature_columns
+    from airloop.data.datagen import generate
+    from airloop.data.features import build_features, feature_columns
+    from airloop.model import training
 
     spec = load_spec()
     model = {"device": "cpu"} | ({"nthread": args.nthread} if args.nthread else {})
@@ -113,7 +113,7 @@ def main() -> None:
         )
 
     # MLflow logging, the rest of the task: a SQLite store in a temp dir, cwd there so ./mlruns stays there too.
-    from airloop.training import TrainingSet
+    from airloop.model.training import TrainingSet
 
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="airloop-bench-mlflow-") as tmp:
@@ -123,7 +123,7 @@ def main() -> None:
             import mlflow  # noqa: F401
             import mlflow.xgboost  # noqa: F401
 
-            from airloop import registry
+            from airloop.model import registry
 
             import_s = time.perf_counter() - t0
             data = TrainingSet(Path(tmp) / "train.parquet", "0" * 32, ["bench-batch"], args.rows)

@@ -1,4 +1,4 @@
-"""Validation throughput: `airloop.validation.validate_frame` vs hand-written, vectorized pandas checks.
+"""Validation throughput: `airloop.data.validation.validate_frame` vs hand-written, vectorized pandas checks.
 
 Both sides check the fraud spec's rules on the same 1M-row generated batch and produce the same thing: a boolean
 invalid-row mask, per-check failure counts, and the valid rows (no copy when every row is valid). The hand-written
@@ -97,7 +97,7 @@ def hand_validate(df: pd.DataFrame) -> tuple[np.ndarray, dict[str, int], pd.Data
 
 
 def airloop_validate(df: pd.DataFrame, spec):
-    from airloop.validation import validate_frame
+    from airloop.data.validation import validate_frame
 
     return validate_frame(df, spec)
 
@@ -124,7 +124,7 @@ def make_dirty(df: pd.DataFrame, seed: int = 7, share: float = 0.01) -> pd.DataF
 
 def main() -> None:
     args = parser(__doc__.splitlines()[0], rows=1_000_000, repeat=7).parse_args()
-    from airloop.datagen import generate
+    from airloop.data.datagen import generate
 
     spec = load_spec()
     import pandera.pandas  # noqa: F401  # imported up front: an import is not validation time

@@ -50,7 +50,7 @@ def project_root() -> Path:
 
 
 def settings():
-    from airloop.devstack import stack_env
+    from airloop.dev.localstack import stack_env
     from airloop.settings import Settings
 
     root = project_root()
@@ -85,8 +85,8 @@ def generate(
     start: Annotated[str | None, typer.Option(help="first timestamp (default: derived from the seed)")] = None,
 ) -> None:
     """Write a realistic synthetic batch (deterministic per seed) as Parquet."""
-    from airloop import storage
-    from airloop.datagen import generate as gen
+    from airloop.data.datagen import generate as gen
+    from airloop.store import storage
 
     spec = _spec(pipeline)
     if not spec.generator:
@@ -108,7 +108,7 @@ def validate(
     An invalid batch also gets one line on stderr naming what failed and what the feature DAG will do with it
     (quarantine the bad rows, or reject the whole batch), so a person need not read the JSON to know.
     """
-    from airloop.validation import read_table, rejection_reason, validate_frame
+    from airloop.data.validation import read_table, rejection_reason, validate_frame
 
     spec = _spec(pipeline)
     df = read_table(_uri(file))
@@ -155,8 +155,8 @@ def drift(
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="exit 3 when drift is detected")] = False,
 ) -> None:
     """Compare two tables column by column; exit 0 (3 with --fail-on-drift and drift), 2 on a bad call or file."""
-    from airloop.drift import ParquetColumns, compare, drift_for_spec
-    from airloop.validation import read_table
+    from airloop.data.validation import read_table
+    from airloop.monitor.drift import ParquetColumns, compare, drift_for_spec
 
     def source(path: Path):
         # Parquet is compared a column at a time (memory: one column per side); CSV has to be read whole.
@@ -194,7 +194,7 @@ def models(
     format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
 ) -> None:
     """Champion, challenger and every version of each pipeline's model."""
-    from airloop.registry import describe_models
+    from airloop.model.registry import describe_models
     from airloop.spec import TASK_METRICS, load_specs
 
     s = settings()
@@ -226,7 +226,7 @@ def models(
 @app.command()
 def promote(name: str, version: str) -> None:
     """Make VERSION the champion of NAME by hand (recorded as a manual promotion)."""
-    from airloop.loop import promote as do_promote
+    from airloop.steps import promote as do_promote
 
     previous = do_promote(name, settings(), version, actor=_actor())
     if previous == version:
@@ -238,7 +238,7 @@ def promote(name: str, version: str) -> None:
 @app.command()
 def rollback(name: str) -> None:
     """Move NAME's champion back to the version that was champion before it."""
-    from airloop.loop import rollback as do_rollback
+    from airloop.steps import rollback as do_rollback
 
     old, new = do_rollback(name, settings(), actor=_actor())
     typer.echo(f"{name}: champion v{old} → v{new} (rolled back)")
@@ -257,8 +257,8 @@ def reproduce(
     """Rebuild VERSION from its recorded data, spec and params; exit 0 identical, 1 different, 2 error."""
     import dvc  # noqa: F401  # sets its loggers' levels on import: before they are lowered below
 
-    from airloop.reproduce import parse_overrides
-    from airloop.reproduce import reproduce as rebuild
+    from airloop.model.reproduce import parse_overrides
+    from airloop.model.reproduce import reproduce as rebuild
 
     # The report is the output: no MLflow download bars, no DVC chatter (its errors come back as one line).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -279,8 +279,8 @@ def data_pull(
     out: Annotated[Path, typer.Option(help="directory to restore the training data into")],
 ) -> None:
     """Restore the exact bytes a model version was trained on (by the DVC md5 in its lineage)."""
-    from airloop import registry
-    from airloop.loop import versioner_for
+    from airloop.model import registry
+    from airloop.steps import versioner_for
 
     if "@" not in ref:
         fail(f"expected NAME@ALIAS or NAME@VERSION, got '{ref}'")
@@ -311,11 +311,11 @@ def stack_up(
     ] = False,
 ) -> None:
     """Start the embedded stack (Airflow standalone + MLflow), or with --native the production topology."""
-    from airloop.devstack import LocalStack
+    from airloop.dev.localstack import LocalStack
 
     root = project_root()
     if native:
-        from airloop.nativestack import NativeStack
+        from airloop.dev.nativestack import NativeStack
 
         stack: LocalStack = NativeStack(
             root,
@@ -331,7 +331,7 @@ def stack_up(
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop what `stack up` (or `make demo`, or `make stack-up`) started."""
-    from airloop.nativestack import stack_for
+    from airloop.dev.nativestack import stack_for
 
     for line in stack_for(project_root()).down():
         typer.echo(line)
@@ -376,11 +376,11 @@ def new(
     Writes NAME.yaml and features_NAME.py into --dir and test_features_NAME.py into --tests-dir; refuses to
     overwrite any file (exit 2, nothing written).
     """
-    from airloop import scaffold
+    from airloop.dev import scaffold
 
     sample = None
     if from_ is not None:
-        from airloop.validation import read_table
+        from airloop.data.validation import read_table
 
         sample = read_table(_uri(from_))
     s = settings()
@@ -408,7 +408,7 @@ def demo(
     timeout: Annotated[int, typer.Option(help="seconds to wait for each stage")] = 600,
 ) -> None:
     """Run the loop on the embedded stack: two labelled batches, a gate decision, a scored batch; then a summary."""
-    from airloop.demo import run_demo
+    from airloop.dev.demo import run_demo
 
     ok = run_demo(project_root(), rows=rows, timeout=timeout)
     raise typer.Exit(0 if ok else 1)

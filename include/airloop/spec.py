@@ -561,7 +561,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
     except ValidationError as exc:
         lines = [_describe(e, source) for e in exc.errors()]
         raise SpecError("\n".join(lines)) from None
-    from airloop.features import check_features  # late: keeps spec parsing light for DAG files
+    from airloop.data.features import check_features  # late: keeps spec parsing light for DAG files
 
     check_features(spec, source)
     return spec

@@ -5,7 +5,7 @@
                                                      └──(features)──▶ <name>__monitor ──(drift)──▶ <name>__retrain
                                                         @daily ──▶ <name>__staleness ──(stale)──────▶ <name>__retrain
 
-Task bodies are one call into `airloop.loop`; heavy libraries (pandas, xgboost, mlflow, dvc) are imported
+Task bodies are one call into `airloop.steps`; heavy libraries (pandas, xgboost, mlflow, dvc) are imported
 there, at run time, never while the DAG file is parsed. Only URIs, md5s and versions travel through XCom.
 """
 
@@ -106,7 +106,7 @@ def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
 
 def _lineage(context: dict[str, Any], name: str) -> dict[str, Any]:
     """What a training step records about the run that started it: trigger, code, DAG run, drift evidence."""
-    from airloop.registry import git_sha
+    from airloop.model.registry import git_sha
 
     dag_run = context["dag_run"]
     return {
@@ -143,11 +143,11 @@ def _train_task(name: str, queue: str | None):
     @task(**({"queue": queue} if queue else {}))
     def train() -> dict[str, Any]:
         """Version the training set, fit XGBoost, log the MLflow run, register a model version."""
-        from airloop import loop
+        from airloop import steps
 
         context = get_current_context()
         lineage = _lineage(context, name)
-        result = loop.train(spec_named(name), task_settings(), **lineage, run_key=_work_key(context))
+        result = steps.train(spec_named(name), task_settings(), **lineage, run_key=_work_key(context))
         if "skipped" in result:
             raise AirflowSkipException(result["skipped"])
         _log_registered(name, result, lineage["trigger"])
@@ -166,31 +166,31 @@ def _search_tasks(name: str, queue: str | None, parallel: int):
     @task
     def prepare() -> list[dict[str, Any]]:
         """Version the training set once, open the MLflow parent run; one job per candidate."""
-        from airloop import loop
+        from airloop import steps
 
         context = get_current_context()
-        prepared = loop.prepare_search(
+        prepared = steps.prepare_search(
             spec_named(name), task_settings(), **_lineage(context, name), search_key=_work_key(context)
         )
         if "skipped" in prepared:
             raise AirflowSkipException(prepared["skipped"])
-        return loop.search_jobs(prepared)
+        return steps.search_jobs(prepared)
 
     @task(max_active_tis_per_dagrun=parallel, **({"queue": queue} if queue else {}))
     def fit_candidate(job: dict[str, Any]) -> dict[str, Any]:
         """Train one candidate on the search's versioned training set; an MLflow child run."""
-        from airloop import loop
+        from airloop import steps
 
-        return loop.fit_candidate(spec_named(name), task_settings(), job["search"], job["candidate"])
+        return steps.fit_candidate(spec_named(name), task_settings(), job["search"], job["candidate"])
 
     @task
     def select(jobs: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
         """The best candidate by validation metric: scored on the holdout, registered, sent to the gate."""
-        from airloop import loop
+        from airloop import steps
 
         context = get_current_context()
-        prepared = loop.search_from_jobs(list(jobs))
-        result = loop.select_candidate(
+        prepared = steps.search_from_jobs(list(jobs))
+        result = steps.select_candidate(
             spec_named(name), task_settings(), prepared, list(results), run_key=_work_key(context)
         )
         _log_registered(name, result, prepared["trigger"])
@@ -206,9 +206,9 @@ def _test_features_task(name: str, queue: str | None):
     @task(**({"queue": queue} if queue else {}))
     def test_features(result: dict[str, Any]) -> dict[str, Any]:
         """Refit without each candidate feature (same split, params, seed); record whether each adds power."""
-        from airloop import loop
+        from airloop import steps
 
-        tested = loop.test_features(
+        tested = steps.test_features(
             spec_named(name), task_settings(), version=result["version"], data_md5=result["data_md5"]
         )
         for feature, g in tested["features"].items():
@@ -232,9 +232,9 @@ def _train_gate_announce(name: str, champion: Asset, spec: PipelineSpec) -> None
     @task
     def gate(result: dict[str, Any]) -> dict[str, Any]:
         """Challenger vs champion on the challenger's holdout; moves the `champion` alias only on a win."""
-        from airloop import loop
+        from airloop import steps
 
-        decision = loop.gate(spec_named(name), task_settings(), version=result["version"], data_md5=result["data_md5"])
+        decision = steps.gate(spec_named(name), task_settings(), version=result["version"], data_md5=result["data_md5"])
         log.info("gate: v%s %s — %s", decision["version"], decision["decision"], decision["reason"])
         return decision
 
@@ -271,18 +271,18 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         @task
         def discover() -> list[str]:
             """Raw files in the landing zone not processed yet (the watcher event only wakes us up)."""
-            from airloop import loop
+            from airloop import steps
 
-            found = loop.discover(spec_named(name), task_settings())
+            found = steps.discover(spec_named(name), task_settings())
             log.info("%d new batch file(s): %s", len(found), found)
             return found
 
         @task(max_active_tis_per_dagrun=2)
         def process(raw_uri: str) -> dict[str, Any]:
             """Validate, quarantine, build features, write curated Parquet and version it with DVC."""
-            from airloop import loop
+            from airloop import steps
 
-            record = loop.process(spec_named(name), task_settings(), raw_uri)
+            record = steps.process(spec_named(name), task_settings(), raw_uri)
             log.info("%s → %s (%s)", raw_uri, record["status"], record.get("reason") or record.get("md5"))
             return record
 
@@ -342,9 +342,9 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
         @task
         def score() -> list[dict[str, Any]]:
             """Predictions for every curated batch not scored yet, each row tagged with the model version."""
-            from airloop import loop
+            from airloop import steps
 
-            scored = loop.score(spec_named(name), task_settings())
+            scored = steps.score(spec_named(name), task_settings())
             log.info("scored %d batch(es): %s", len(scored), [s["uri"] for s in scored])
             return scored
 
@@ -423,9 +423,9 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
             @task(outlets=[stale])
             def check_age():
                 """Compare the champion's age with max_model_age; emit the stale asset only when it is older."""
-                from airloop import loop
+                from airloop import steps
 
-                result = loop.staleness(spec_named(name), task_settings())
+                result = steps.staleness(spec_named(name), task_settings())
                 log.info("%s: %s", name, result["reason"])
                 if not result["stale"]:
                     raise AirflowSkipException(result["reason"])

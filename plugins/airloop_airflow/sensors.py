@@ -30,11 +30,11 @@ class DriftSensor(BaseSensorOperator):
         self.pipeline = pipeline
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        from airloop import monitor
-        from airloop.loop import versioner_for
+        from airloop.monitor import checks
+        from airloop.steps import versioner_for
 
         where = task_settings()
-        results = monitor.check_pending(spec_named(self.pipeline), where, versioner_for(where))
+        results = checks.check_pending(spec_named(self.pipeline), where, versioner_for(where))
         if results is None:
             self.log.info("%s has no champion yet: nothing to compare with", self.pipeline)
             return False

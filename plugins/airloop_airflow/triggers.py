@@ -39,7 +39,7 @@ class LandingZoneTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airloop.storage import list_files
+        from airloop.store.storage import list_files
 
         store = self.asset_state_store
         seen: set[str] = set(await store.aget(SEEN_KEY, default=[]) or []) if store is not None else set()

@@ -1,7 +1,7 @@
 """A running embedded stack after the demo's loop, for the Model Ops API and browser tests.
 
 One stack for this folder (package-scoped: Airflow standalone with its login on, MLflow server, local DVC remote)
-in a private temporary folder on free ports; the demo's own loop (`airloop.demo.run_loop`) lands a clean, a drifted
+in a private temporary folder on free ports; the demo's own loop (`airloop.dev.demo.run_loop`) lands a clean, a drifted
 and a to-score batch. Two users: `admin` (role admin) and `viewer` (role viewer), with the passwords Airflow generates.
 """
 
@@ -27,8 +27,8 @@ if str(ROOT / "plugins") not in sys.path:
 
 @pytest.fixture(scope="package")  # stopped as soon as this folder's tests are done, not at the end of the session
 def ops_stack(tmp_path_factory):
-    from airloop.demo import Progress, run_loop
-    from airloop.devstack import AirflowAPI, LocalStack
+    from airloop.dev.demo import Progress, run_loop
+    from airloop.dev.localstack import AirflowAPI, LocalStack
     from airloop.settings import Settings
 
     stack = LocalStack(

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from airloop.devstack import http_get
+from airloop.dev.localstack import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NAME = "fraud_detection"
@@ -81,7 +81,7 @@ def test_framework_docs_are_not_exposed_unauthenticated(ops_stack):
 
 
 def test_pipelines_match_mlflow(ops_stack, tokens):
-    from airloop.registry import client
+    from airloop.model.registry import client
 
     code, body = _request(f"{ops_stack['url']}/airloop/api/pipelines", token=tokens["viewer"])
     assert code == 200
@@ -100,8 +100,8 @@ def test_pipelines_match_mlflow(ops_stack, tokens):
 
 
 def test_versions_and_drift_match_their_sources(ops_stack, tokens):
-    from airloop.monitor import load_checks
-    from airloop.registry import client
+    from airloop.model.registry import client
+    from airloop.monitor.checks import load_checks
 
     url, token = ops_stack["url"], tokens["viewer"]
     code, body = _request(f"{url}/airloop/api/pipelines/{NAME}/versions", token=token)
@@ -136,7 +136,7 @@ def test_unknown_pipeline_is_404_with_the_known_ones(ops_stack, tokens):
 
 
 def test_rollback_needs_confirmation_and_edit_rights_and_is_audited(ops_stack, tokens):
-    from airloop import registry
+    from airloop.model import registry
 
     url, uri = ops_stack["url"], ops_stack["settings"].tracking_uri
     path = f"{url}/airloop/api/pipelines/{NAME}/rollback"

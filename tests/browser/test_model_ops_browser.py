@@ -53,7 +53,7 @@ def page(browser, ops_stack):
 
 
 def _champion(ops_stack) -> tuple[str, str, str]:
-    from airloop.registry import client
+    from airloop.model.registry import client
 
     c = client(ops_stack["settings"].tracking_uri)
     version = str(c.get_registered_model(NAME).aliases["champion"])
@@ -105,7 +105,7 @@ def test_fairness_slices_show_the_gates_record(page, ops_stack, artifacts):
     it on the version, with the worst judged group of each slice marked."""
     import json
 
-    from airloop.registry import client
+    from airloop.model.registry import client
 
     c = client(ops_stack["settings"].tracking_uri)
     gated = [m for m in c.search_model_versions(f"name='{NAME}'") if "gate.slices" in (m.tags or {})]
@@ -130,7 +130,7 @@ def test_fairness_slices_show_the_gates_record(page, ops_stack, artifacts):
 
 
 def test_dismissed_rollback_changes_nothing(page, ops_stack):
-    from airloop import registry
+    from airloop.model import registry
 
     uri = ops_stack["settings"].tracking_uri
     newest = max(int(v["version"]) for v in registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])
@@ -154,7 +154,7 @@ def test_dismissed_rollback_changes_nothing(page, ops_stack):
 
 
 def test_confirmed_rollback_moves_the_champion_and_shows_who(page, ops_stack, artifacts):
-    from airloop import registry
+    from airloop.model import registry
 
     uri = ops_stack["settings"].tracking_uri
     newest = max(int(v["version"]) for v in registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])

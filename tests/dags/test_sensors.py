@@ -33,19 +33,19 @@ def test_poke_waits_without_a_champion(tmp_path, monkeypatch):
 def test_poke_checks_new_batches_once_a_champion_exists(tmp_path, monkeypatch):
     import os
 
-    from airloop import loop
-    from airloop.datagen import generate
+    from airloop import steps
+    from airloop.data.datagen import generate
     from airloop.settings import Settings
     from airloop.spec import find_spec
 
     _env(monkeypatch, tmp_path)
     settings = Settings.from_mapping(os.environ)
     spec = find_spec("fraud_detection", settings.specs_dir)
-    loop.process(spec, settings, loop.land(spec, settings, generate("fraud", rows=3000, seed=1), "a.parquet"))
-    trained = loop.train(spec, settings, trigger="manual")
-    loop.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+    steps.process(spec, settings, steps.land(spec, settings, generate("fraud", rows=3000, seed=1), "a.parquet"))
+    trained = steps.train(spec, settings, trigger="manual")
+    steps.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
     drifted = generate("fraud", rows=3000, seed=2, drift="covariate", labels=False)
-    batch = loop.process(spec, settings, loop.land(spec, settings, drifted, "b.parquet"))["batch_id"]
+    batch = steps.process(spec, settings, steps.land(spec, settings, drifted, "b.parquet"))["batch_id"]
 
     result = DriftSensor(task_id="drift", pipeline="fraud_detection").poke({})
     assert result.is_done

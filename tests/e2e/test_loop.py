@@ -14,15 +14,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airloop import storage
-from airloop.datagen import generate
-from airloop.demo import RunWatcher, drift_check_of
-from airloop.devstack import AirflowAPI, LocalStack, poll_until
-from airloop.ingest import batch_id_for
-from airloop.registry import client, describe_models
-from airloop.scoring import predictions_uri
+from airloop.data.datagen import generate
+from airloop.data.ingest import batch_id_for
+from airloop.dev.demo import RunWatcher, drift_check_of
+from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
+from airloop.model.registry import client, describe_models
+from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
 from airloop.spec import find_spec
+from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -134,7 +134,7 @@ def test_governance_runs_in_the_scheduled_loop(loop):
     worker — rebuilds bit for bit from what its run recorded."""
     import json
 
-    from airloop.reproduce import reproduce
+    from airloop.model.reproduce import reproduce
 
     api, dag = loop["api"], loop["dag"]
     tis = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["train"], loop["train_run_1"]["dag_run_id"])}
@@ -241,7 +241,7 @@ def test_scoring_uses_the_champion(loop):
 
 
 def test_champion_training_bytes_restore_by_md5(loop, tmp_path):
-    from airloop.loop import versioner_for
+    from airloop.steps import versioner_for
 
     settings = loop["settings"]
     champ = loop["final"]["champion"]

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from airloop import storage
-from airloop.datagen import generate
-from airloop.demo import RunWatcher, drift_check_of
-from airloop.devstack import AirflowAPI, LocalStack, poll_until
-from airloop.ingest import batch_id_for
-from airloop.registry import client, describe_models
-from airloop.scoring import predictions_uri
+from airloop.data.datagen import generate
+from airloop.data.ingest import batch_id_for
+from airloop.dev.demo import RunWatcher, drift_check_of
+from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
+from airloop.model.registry import client, describe_models
+from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
 from airloop.spec import find_spec
+from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

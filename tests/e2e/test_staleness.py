@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airloop import loop as steps
-from airloop import storage
-from airloop.datagen import generate
-from airloop.demo import RunWatcher
-from airloop.devstack import AirflowAPI, LocalStack, poll_until
-from airloop.registry import client, describe_models
+from airloop import steps
+from airloop.data.datagen import generate
+from airloop.dev.demo import RunWatcher
+from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
+from airloop.model.registry import client, describe_models
 from airloop.settings import Settings
 from airloop.spec import find_spec
+from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from airloop import storage
-from airloop.datagen import generate
-from airloop.devstack import AirflowAPI, free_port, poll_until
-from airloop.nativestack import NativeStack
-from airloop.registry import client, describe_models
+from airloop.data.datagen import generate
+from airloop.dev.localstack import AirflowAPI, free_port, poll_until
+from airloop.dev.nativestack import NativeStack
+from airloop.model.registry import client, describe_models
 from airloop.settings import Settings
 from airloop.spec import find_spec
+from airloop.store import storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -140,7 +140,7 @@ def _versions_of_run(settings: Settings, run_id: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory, redis_url):
-    from airloop.datagen.bad import corpus
+    from airloop.data.datagen.bad import corpus
 
     proxy = TcpProxy()
     stack = NativeStack(
@@ -230,7 +230,7 @@ def _fault_run(topo, inject, fault: str) -> tuple[str, str, dict]:
 
 
 def test_corpus_is_sorted_out_and_v1_trains_on_good_data_only(topo):
-    from airloop.ingest import load_records
+    from airloop.data.ingest import load_records
 
     settings = topo["settings"]
     for uri, sha in topo["raw_shas"].items():

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from airloop import locks
 from airloop.errors import AirloopError
+from airloop.store import locks
 
 pytestmark = pytest.mark.integration
 

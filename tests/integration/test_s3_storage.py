@@ -16,13 +16,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airloop import ingest, loop, storage
-from airloop.datagen import generate
+from airloop import steps
+from airloop.data import ingest
+from airloop.data.datagen import generate
+from airloop.data.ingest import BatchRecord
 from airloop.errors import AirloopError
-from airloop.ingest import BatchRecord
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec, find_spec
-from airloop.versioning import DataVersioner
+from airloop.store import storage
+from airloop.store.versioning import DataVersioner
 
 pytestmark = pytest.mark.integration
 
@@ -246,18 +248,18 @@ def ingested(s3_module_env, s3_endpoint, tmp_path_factory, s3_client) -> Ingeste
     spec = shipped.model_copy(update={"storage": shipped.storage.model_copy(update={"landing": landing})})
     assert settings.location(spec.storage.landing) == landing
 
-    clean_uri = loop.land(spec, settings, generate("fraud", rows=ROWS, seed=1, labels=True), "clean.parquet")
+    clean_uri = steps.land(spec, settings, generate("fraud", rows=ROWS, seed=1, labels=True), "clean.parquet")
     clean_bytes = _get(s3_client, buckets["landing"], f"{NAME}/clean.parquet")
-    first_pending = loop.discover(spec, settings)
-    curated = BatchRecord(**loop.process(spec, settings, clean_uri))
-    pending_after_curated = loop.discover(spec, settings)
+    first_pending = steps.discover(spec, settings)
+    curated = BatchRecord(**steps.process(spec, settings, clean_uri))
+    pending_after_curated = steps.discover(spec, settings)
 
     broken = generate("fraud", rows=ROWS, seed=2, labels=True).drop(columns=["amount"])
-    broken_uri = loop.land(spec, settings, broken, "no_amount.parquet")
+    broken_uri = steps.land(spec, settings, broken, "no_amount.parquet")
     broken_bytes = _get(s3_client, buckets["landing"], f"{NAME}/no_amount.parquet")
-    broken_pending = loop.discover(spec, settings)
-    rejected = BatchRecord(**loop.process(spec, settings, broken_uri))
-    pending_after_rejected = loop.discover(spec, settings)
+    broken_pending = steps.discover(spec, settings)
+    rejected = BatchRecord(**steps.process(spec, settings, broken_uri))
+    pending_after_rejected = steps.discover(spec, settings)
 
     curated_frame = pd.read_parquet(Path(settings.dvc_workspace) / curated.curated_path)
     return Ingested(
@@ -340,7 +342,7 @@ def test_a_broken_batch_is_rejected_and_quarantined_on_s3(ingested, s3_client):
 def test_a_fresh_workspace_reads_the_curated_batch_through_the_s3_remote(ingested, tmp_path):
     fresh = dataclasses.replace(ingested.settings, dvc_workspace=str(tmp_path / "other-worker"))
     (rec,) = [r for r in ingest.load_records(fresh, NAME) if r.status == "curated"]
-    versioner = loop.versioner_for(fresh)
+    versioner = steps.versioner_for(fresh)
     assert versioner.remote_options == {"endpointurl": fresh.s3_endpoint_url}
 
     frame = ingest.read_curated(rec, versioner)

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from airloop import storage
-from airloop.datagen import generate
-from airloop.demo import RunWatcher, drift_check_of
-from airloop.devstack import AirflowAPI, poll_until
-from airloop.ingest import batch_id_for
-from airloop.nativestack import BUCKETS, NativeStack, database_url
-from airloop.registry import client, describe_models
-from airloop.scoring import predictions_uri
+from airloop.data.datagen import generate
+from airloop.data.ingest import batch_id_for
+from airloop.dev.demo import RunWatcher, drift_check_of
+from airloop.dev.localstack import AirflowAPI, poll_until
+from airloop.dev.nativestack import BUCKETS, NativeStack, database_url
+from airloop.model.registry import client, describe_models
+from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
 from airloop.spec import find_spec
+from airloop.store import storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -187,7 +187,7 @@ def test_mlflow_server_keeps_runs_in_postgres_and_artifacts_in_s3(topology):
 
 
 def test_dvc_remote_is_s3_and_restores_in_a_fresh_workspace(topology, tmp_path):
-    from airloop.versioning import DataVersioner
+    from airloop.store.versioning import DataVersioner
 
     settings, env = topology["settings"], topology["env"]
     champion = topology["final"]["champion"]

@@ -1,4 +1,4 @@
-"""The bad-input corpus (`airloop.datagen.bad`) through `airloop validate` and through the feature step the DAG runs.
+"""The bad-input corpus (`airloop.data.datagen.bad`) through `airloop validate` and the feature step the DAG runs.
 
 For every kind of bad batch: a clear one-line verdict and no traceback from the CLI, the raw file never changed,
 bad rows or whole batches quarantined with a report that names the problem, a re-delivered batch processed once,
@@ -24,11 +24,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from airloop import ingest, loop, storage
-from airloop.datagen import generate
-from airloop.datagen.bad import DESCRIPTIONS, BadBatch, corpus, markdown_table
-from airloop.ingest import BatchRecord
+from airloop import steps
+from airloop.data import ingest
+from airloop.data.datagen import generate
+from airloop.data.datagen.bad import DESCRIPTIONS, BadBatch, corpus, markdown_table
+from airloop.data.ingest import BatchRecord
 from airloop.settings import Settings
+from airloop.store import storage
 
 pytestmark = pytest.mark.unit
 
@@ -173,8 +175,8 @@ class Landed:
     uris: dict[str, str]  # kind (or TRAIN_FILE) → raw URI in the landing zone
     sha_before: dict[str, str]
     discovered: list[str]
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind → what loop.process returned
-    raised: dict[str, str] = field(default_factory=dict)  # kind → traceback, when loop.process raised
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind → what steps.process returned
+    raised: dict[str, str] = field(default_factory=dict)  # kind → traceback, when steps.process raised
     pending_after: list[str] = field(default_factory=list)
     trained: dict[str, Any] = field(default_factory=dict)
 
@@ -196,21 +198,21 @@ def landed(tmp_path_factory, settings_for, fast_spec, batches) -> Landed:
     for b in batches.values():
         (landing / b.filename).write_bytes(b.data)
         uris[b.kind] = storage.to_uri(landing / b.filename)
-    uris[TRAIN_FILE] = loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=4242), TRAIN_FILE)
+    uris[TRAIN_FILE] = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=4242), TRAIN_FILE)
     state = Landed(
-        root, settings, uris, {k: storage.sha256(u) for k, u in uris.items()}, loop.discover(fast_spec, settings)
+        root, settings, uris, {k: storage.sha256(u) for k, u in uris.items()}, steps.discover(fast_spec, settings)
     )
     kind_of = {uri: kind for kind, uri in uris.items()}
     for uri in state.discovered:  # the DAG maps `process` over discover's list; here one after the other
         kind = kind_of[uri]
         try:
-            state.records[kind] = loop.process(fast_spec, settings, uri)
+            state.records[kind] = steps.process(fast_spec, settings, uri)
         except Exception:  # a test below reports it: bad data must never make `process` raise
             state.raised[kind] = traceback.format_exc()
-    state.pending_after = loop.discover(fast_spec, settings)
+    state.pending_after = steps.discover(fast_spec, settings)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # MLflow puts a sqlite store's artifacts under ./mlruns
-        state.trained = loop.train(fast_spec, settings, trigger="manual", git_sha="0" * 40)
+        state.trained = steps.train(fast_spec, settings, trigger="manual", git_sha="0" * 40)
     return state
 
 
@@ -314,7 +316,7 @@ def test_a_redelivered_batch_is_processed_once(landed, fast_spec):
     curated = list((Path(landed.settings.dvc_workspace) / "curated" / NAME).glob("bad-redelivered*"))
     assert curated == []
     # A second delivery of the re-delivery (the DAG run retried) is again a duplicate, not new data.
-    again = loop.process(fast_spec, landed.settings, landed.uris["redelivered"])
+    again = steps.process(fast_spec, landed.settings, landed.uris["redelivered"])
     assert again["status"] == "duplicate"
     assert len([r for r in ingest.load_records(landed.settings, NAME) if r.sha256 == sha]) == 1
 

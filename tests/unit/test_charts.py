@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from airloop.charts import drift_history_svg, sparkline_svg
+from airloop.ops.charts import drift_history_svg, sparkline_svg
 
 pytestmark = pytest.mark.unit
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airloop import storage
-from airloop.datagen import generate
+from airloop.data.datagen import generate
+from airloop.store import storage
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airloop.datagen import generate
+from airloop.data.datagen import generate
 
 pytestmark = pytest.mark.unit
 

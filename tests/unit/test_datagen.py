@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from airloop.datagen import DRIFT_KINDS, generate
+from airloop.data.datagen import DRIFT_KINDS, generate
+from airloop.data.validation import validate_frame
 from airloop.errors import SpecError
-from airloop.validation import validate_frame
 
 pytestmark = pytest.mark.unit
 

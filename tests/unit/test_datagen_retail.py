@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airloop.datagen import DRIFT_KINDS, generate
-from airloop.datagen.retail import HOLIDAYS, STORE_IDS, STORE_TYPES, STORES_PER_DAY, expected_units
+from airloop.data.datagen import DRIFT_KINDS, generate
+from airloop.data.datagen.retail import HOLIDAYS, STORE_IDS, STORE_TYPES, STORES_PER_DAY, expected_units
 from airloop.errors import SpecError
 
 pytestmark = pytest.mark.unit
@@ -278,9 +278,9 @@ def test_concept_drift_raises_a_clean_models_error_markedly(champion):
 
 @pytest.fixture(scope="module")
 def spec_champion(retail_spec):
-    """The spec's own model (`airloop.training.fit`) on 6,000 labelled rows, as the first batch of a pipeline."""
-    from airloop import training
-    from airloop.features import build_features, feature_columns
+    """The spec's own model (`airloop.model.training.fit`) on 6,000 labelled rows, as the first batch of a pipeline."""
+    from airloop.data.features import build_features, feature_columns
+    from airloop.model import training
 
     names = feature_columns(retail_spec)
     result = training.fit(
@@ -315,7 +315,7 @@ def test_the_specs_performance_threshold_separates_clean_from_concept(retail_spe
 
 @pytest.mark.parametrize("drift", DRIFT_KINDS)
 def test_generated_batch_matches_the_spec(retail_spec, drift):
-    from airloop.validation import validate_frame
+    from airloop.data.validation import validate_frame
 
     df = generate("retail", rows=2000, seed=5, drift=drift)
     assert set(df.columns) == set(retail_spec.schema.columns)
@@ -326,9 +326,9 @@ def test_generated_batch_matches_the_spec(retail_spec, drift):
 
 def test_the_specs_drift_check_fires_on_covariate_drift_only(retail_spec):
     """Both drift checks: `airloop drift` on the input columns, the monitor on the model's features."""
-    from airloop.drift import drift_for_spec
-    from airloop.features import build_features
-    from airloop.monitor import compare_features
+    from airloop.data.features import build_features
+    from airloop.monitor.checks import compare_features
+    from airloop.monitor.drift import drift_for_spec
 
     reference = generate("retail", rows=6000, seed=51)
     ref_features = build_features(reference, retail_spec)

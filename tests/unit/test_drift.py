@@ -13,14 +13,14 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon as scipy_js
 
-from airloop.datagen import generate
-from airloop.drift import STATISTICS, auto_method, compare, drift_for_spec, get_statistic
-from airloop.drift.chi2 import _chi2
-from airloop.drift.jensenshannon import _js_categorical, _js_numeric
-from airloop.drift.ks import _ks
-from airloop.drift.psi import _psi
-from airloop.drift.wasserstein import _wasserstein
+from airloop.data.datagen import generate
 from airloop.errors import DataError, SpecError
+from airloop.monitor.drift import STATISTICS, auto_method, compare, drift_for_spec, get_statistic
+from airloop.monitor.drift.chi2 import _chi2
+from airloop.monitor.drift.jensenshannon import _js_categorical, _js_numeric
+from airloop.monitor.drift.ks import _ks
+from airloop.monitor.drift.psi import _psi
+from airloop.monitor.drift.wasserstein import _wasserstein
 from airloop.spec import parse_spec
 
 pytestmark = pytest.mark.unit
@@ -537,8 +537,8 @@ def test_speed_one_million_rows_twenty_columns():
 
 def test_parquet_columns_gives_the_same_report_as_frames(tmp_path):
     """Column-at-a-time reading (bounded memory) must not change a single number."""
-    from airloop.datagen import generate
-    from airloop.drift import ParquetColumns, compare
+    from airloop.data.datagen import generate
+    from airloop.monitor.drift import ParquetColumns, compare
 
     ref, cur = (
         generate("fraud", rows=5000, seed=1, labels=True),
@@ -553,8 +553,8 @@ def test_parquet_columns_gives_the_same_report_as_frames(tmp_path):
 
 
 def test_parquet_columns_refuses_what_is_not_parquet(tmp_path):
-    from airloop.drift import ParquetColumns
     from airloop.errors import DataError
+    from airloop.monitor.drift import ParquetColumns
 
     (tmp_path / "x.parquet").write_bytes(b"nope")
     with pytest.raises(DataError, match="cannot read as Parquet"):

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from airloop.datagen import generate
-from airloop.drift import drift_for_spec
-from airloop.drift.html import render_html, summary_png
+from airloop.data.datagen import generate
+from airloop.monitor.drift import drift_for_spec
+from airloop.monitor.drift.html import render_html, summary_png
 
 pytestmark = pytest.mark.unit
 

@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from airloop.datagen import generate
-from airloop.errors import SpecError
-from airloop.features import (
+from airloop.data.datagen import generate
+from airloop.data.features import (
     TRANSFORMS,
     FeatureError,
     build_features,
@@ -25,8 +24,9 @@ from airloop.features import (
     outputs,
     resolve_function,
 )
+from airloop.data.validation import validate_frame
+from airloop.errors import SpecError
 from airloop.spec import ColumnSpec, FeatureSpec, load_spec
-from airloop.validation import validate_frame
 
 pytestmark = pytest.mark.unit
 
@@ -243,7 +243,7 @@ CUSTOM_MODULE = """
 import numpy as np
 import pandas as pd
 
-from airloop.features import outputs
+from airloop.data.features import outputs
 
 SEEN = {}
 

@@ -19,11 +19,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
 
-from airloop import loop, monitor, registry, training
+from airloop import steps
+from airloop.data.validation import validate_frame
 from airloop.errors import AirloopError, SpecError
+from airloop.model import registry, training
+from airloop.monitor import checks
 from airloop.settings import Settings
 from airloop.spec import DEFAULT_METRIC, METRICS, TASK_METRICS, PipelineSpec, improvement, metric_direction, parse_spec
-from airloop.validation import validate_frame
 
 pytestmark = pytest.mark.unit
 
@@ -242,7 +244,7 @@ class World:
     spec: PipelineSpec
     settings: Settings
     validated: list[Any]
-    batches: dict[str, dict[str, Any]]  # loop.process results by role
+    batches: dict[str, dict[str, Any]]  # steps.process results by role
     trained: list[dict[str, Any]]
     gated: list[dict[str, Any]]
     tags: list[dict[str, str]]
@@ -262,19 +264,19 @@ def world(request, tmp_path_factory, settings_for) -> World:
         validated = [validate_frame(frames["first"], spec, require_label=True).report]
         batches, trained, gated, tags = {}, [], [], []
         for role in ("first", "second"):
-            uri = loop.land(spec, settings, frames[role], f"{role}.parquet")
-            batches[role] = loop.process(spec, settings, uri)
-            result = loop.train(spec, settings, trigger="manual")
+            uri = steps.land(spec, settings, frames[role], f"{role}.parquet")
+            batches[role] = steps.process(spec, settings, uri)
+            result = steps.train(spec, settings, trigger="manual")
             trained.append(result)
-            gated.append(loop.gate(spec, settings, version=result["version"], data_md5=result["data_md5"]))
+            gated.append(steps.gate(spec, settings, version=result["version"], data_md5=result["data_md5"]))
             tags.append(registry.client(settings.tracking_uri).get_model_version(case.name, result["version"]).tags)
         for role in ("unlabelled", "shifted"):
             df = frames[role] if role in frames else case.make(ROWS, **case.shifted)
-            batches[role] = loop.process(spec, settings, loop.land(spec, settings, df, f"{role}.parquet"))
+            batches[role] = steps.process(spec, settings, steps.land(spec, settings, df, f"{role}.parquet"))
         by_batch = {b["batch_id"]: role for role, b in batches.items()}
-        scored = {by_batch[s["batch_id"]]: pd.read_parquet(s["uri"]) for s in loop.score(spec, settings)}
-        checks = monitor.check_pending(spec, settings, loop.versioner_for(settings))
-        drift = {by_batch[c["batch_id"]]: c for c in checks}
+        scored = {by_batch[s["batch_id"]]: pd.read_parquet(s["uri"]) for s in steps.score(spec, settings)}
+        found = checks.check_pending(spec, settings, steps.versioner_for(settings))
+        drift = {by_batch[c["batch_id"]]: c for c in found}
         yield World(case, spec, settings, validated, batches, trained, gated, tags, scored, drift)
 
 
@@ -700,7 +702,7 @@ def test_spec_classes_fix_the_class_order():
 @pytest.mark.slow
 def test_regression_gate_on_real_models_promotes_lower_rmse_and_rejects_higher(tmp_path, settings_for, monkeypatch):
     """Three real versions gated on one holdout: weak (first), strong (lower rmse: promoted), weak (rejected)."""
-    from airloop.features import build_features, feature_columns
+    from airloop.data.features import build_features, feature_columns
 
     monkeypatch.chdir(tmp_path)
     settings = settings_for(tmp_path)

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airloop import ablation, loop, registry, slices
+from airloop import steps
+from airloop.data.features import slice_column
 from airloop.errors import SpecError
-from airloop.features import slice_column
+from airloop.model import feature_gain, registry, slices
 from airloop.spec import parse_spec
 
 pytestmark = pytest.mark.unit
@@ -96,16 +97,16 @@ def run(tmp_path, settings_for, monkeypatch, spec_data: dict[str, Any], batches:
     monkeypatch.chdir(tmp_path)
     out: dict[str, Any] = {"spec": spec, "settings": settings, "trained": [], "tested": [], "gated": []}
     for i, df in enumerate(batches):
-        loop.land(spec, settings, df, f"b{i}.parquet")
-        for uri in loop.discover(spec, settings):
-            assert loop.process(spec, settings, uri)["status"] == "curated"
-        trained = loop.train(spec, settings, trigger="manual")
+        steps.land(spec, settings, df, f"b{i}.parquet")
+        for uri in steps.discover(spec, settings):
+            assert steps.process(spec, settings, uri)["status"] == "curated"
+        trained = steps.train(spec, settings, trigger="manual")
         out["trained"].append(trained)
-        if ablation.candidates(spec):
+        if feature_gain.candidates(spec):
             out["tested"].append(
-                loop.test_features(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+                steps.test_features(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
             )
-        out["gated"].append(loop.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"]))
+        out["gated"].append(steps.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"]))
     return out
 
 
@@ -260,9 +261,9 @@ def test_the_gate_refuses_a_challenger_that_fails_a_group(tmp_path, settings_for
     assert {f"slice.store_type.{s}.rmse" for s in STORES} <= set(run_metrics)
     assert registry.champion_version("store_sales", world["settings"].tracking_uri) == "1"
 
-    from airloop import modelops
+    from airloop.ops import views
 
-    view = modelops.pipeline_detail(world["spec"], world["settings"])["slices"]
+    view = views.pipeline_detail(world["spec"], world["settings"])["slices"]
     assert view["version"] == "2" and view["ok"] is False and view["champion_version"] == "1"
     rows = {r["group"]: r for r in view["rows"]}
     assert set(rows) == set(STORES) and rows["street"]["worst"]
@@ -320,23 +321,23 @@ def test_without_the_requirement_the_gain_is_only_recorded(tmp_path, settings_fo
 
 def test_the_without_model_differs_only_by_the_feature(tested):
     """Same split, same params and seed: refitting the with-model's recipe reproduces its score exactly."""
-    from airloop import training
-    from airloop.features import feature_columns
+    from airloop.data.features import feature_columns
+    from airloop.model import training
 
     spec, settings = tested["spec"], tested["settings"]
     trained = tested["trained"][0]
     params = registry.recorded("store_sales", "1", "params", tracking_uri=settings.tracking_uri)
-    split = loop._restored_split(spec, settings, trained["data_md5"])
-    again = training.fit(split, spec, feature_columns(spec), ablation._overrides(params))
+    split = steps._restored_split(spec, settings, trained["data_md5"])
+    again = training.fit(split, spec, feature_columns(spec), feature_gain._overrides(params))
     assert again.metrics["rmse"] == trained["metrics"]["rmse"]
 
 
 def test_a_gate_without_a_recorded_test_refuses_when_required():
     spec = parse_spec(sales_spec(gate={"metric": "rmse", "require_feature_gain": True}), "s.yaml")
-    ok, why = ablation.verdict(spec, {})
+    ok, why = feature_gain.verdict(spec, {})
     assert not ok and "no feature-gain test recorded" in why
-    ok, _ = ablation.verdict(
-        spec, {**ablation.tags({"size": {"gain": 1.0, "adds": True}, "lucky": {"gain": 0.2, "adds": True}})}
+    ok, _ = feature_gain.verdict(
+        spec, {**feature_gain.tags({"size": {"gain": 1.0, "adds": True}, "lucky": {"gain": 0.2, "adds": True}})}
     )
     assert ok
 
@@ -351,15 +352,15 @@ def test_a_champion_older_than_max_model_age_is_stale(tmp_path, settings_for, mo
     world = run(tmp_path, settings_for, monkeypatch, data, [sales(800, 21)])
     spec, settings = world["spec"], world["settings"]
     created = registry.client(settings.tracking_uri).get_model_version("store_sales", "1").creation_timestamp / 1000
-    fresh = loop.staleness(spec, settings, now=created + 29 * 86400)
-    old = loop.staleness(spec, settings, now=created + 31 * 86400)
+    fresh = steps.staleness(spec, settings, now=created + 29 * 86400)
+    old = steps.staleness(spec, settings, now=created + 31 * 86400)
     assert fresh["stale"] is False and old["stale"] is True, (fresh, old)
     assert old["champion_version"] == "1" and math.isclose(old["age_seconds"], 31 * 86400, abs_tol=1)
     assert "31.0 days old, older than max_model_age 30d" in old["reason"]
     no_limit = parse_spec({**data, "training": {"min_rows": 100}}, "store_sales.yaml")
-    assert loop.staleness(no_limit, settings, now=created + 999 * 86400)["stale"] is False
+    assert steps.staleness(no_limit, settings, now=created + 999 * 86400)["stale"] is False
 
 
 def test_no_champion_is_never_stale(tmp_path, settings_for):
     spec = parse_spec(sales_spec(training={"max_model_age": "1m"}), "store_sales.yaml")
-    assert loop.staleness(spec, settings_for(tmp_path))["reason"] == "no champion yet"
+    assert steps.staleness(spec, settings_for(tmp_path))["reason"] == "no champion yet"

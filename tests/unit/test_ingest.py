@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airloop import ingest, loop, storage
-from airloop.datagen import generate
-from airloop.features import feature_columns
-from airloop.ingest import BatchRecord
+from airloop import steps
+from airloop.data import ingest
+from airloop.data.datagen import generate
+from airloop.data.features import feature_columns
+from airloop.data.ingest import BatchRecord
 from airloop.settings import Settings
+from airloop.store import storage
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +72,7 @@ def zone(tmp_path_factory, settings_for, spec) -> Zone:
         "no_amount.parquet": _clean(16).drop(columns=["amount"]),
         "late.parquet": _clean(15),
     }
-    uris = {name: loop.land(spec, settings, df, name) for name, df in frames.items()}
+    uris = {name: steps.land(spec, settings, df, name) for name, df in frames.items()}
     # Same bytes as clean.parquet under another name (a re-delivery), and a file that is not Parquet at all.
     landing = storage.local_path(settings.location(spec.storage.landing))
     (landing / "clean_again.parquet").write_bytes((landing / "clean.parquet").read_bytes())
@@ -80,7 +82,7 @@ def zone(tmp_path_factory, settings_for, spec) -> Zone:
     sha_before = {name: storage.sha256(uri) for name, uri in uris.items()}
     pending_before = ingest.pending_batches(spec, settings)
 
-    versioner = loop.versioner_for(settings)
+    versioner = steps.versioner_for(settings)
     order = [
         "clean.parquet",
         "clean_again.parquet",
@@ -90,7 +92,7 @@ def zone(tmp_path_factory, settings_for, spec) -> Zone:
         "no_amount.parquet",
     ]
     records = {name: ingest.process_batch(spec, settings, versioner, uris[name]) for name in order}
-    records["unlabelled.parquet"] = BatchRecord(**loop.process(spec, settings, uris["unlabelled.parquet"]))
+    records["unlabelled.parquet"] = BatchRecord(**steps.process(spec, settings, uris["unlabelled.parquet"]))
     return Zone(settings, uris, sha_before, frames, records, pending_before, ingest.pending_batches(spec, settings))
 
 
@@ -266,7 +268,7 @@ def test_load_records_lists_curated_and_rejected_batches(zone, spec):
 
 @pytest.mark.slow
 def test_reprocessing_is_a_duplicate(zone, spec):
-    again = ingest.process_batch(spec, zone.settings, loop.versioner_for(zone.settings), zone.uris["few_bad.parquet"])
+    again = ingest.process_batch(spec, zone.settings, steps.versioner_for(zone.settings), zone.uris["few_bad.parquet"])
     assert again.status == "duplicate"
     assert again.batch_id == zone.records["few_bad.parquet"].batch_id
 

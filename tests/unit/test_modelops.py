@@ -7,10 +7,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from airloop import loop, modelops, monitor, registry
-from airloop.datagen import generate
+from airloop import steps
+from airloop.data.datagen import generate
 from airloop.errors import RegistryError
-from airloop.loop import versioner_for
+from airloop.model import registry
+from airloop.monitor import checks
+from airloop.ops import views
+from airloop.steps import versioner_for
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 NAME = "fraud_detection"
@@ -22,16 +25,16 @@ def world(tmp_path_factory, settings_for, fast_spec):
     settings = settings_for(root)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        empty = modelops.pipeline_detail(fast_spec, settings)
-        uri = loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=301), "first.parquet")
-        loop.process(fast_spec, settings, uri)
-        v1 = loop.train(fast_spec, settings, trigger="new_data", extra_tags={"airflow_dag_id": f"{NAME}__train"})
-        loop.gate(fast_spec, settings, version=v1["version"], data_md5=v1["data_md5"])
+        empty = views.pipeline_detail(fast_spec, settings)
+        uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=301), "first.parquet")
+        steps.process(fast_spec, settings, uri)
+        v1 = steps.train(fast_spec, settings, trigger="new_data", extra_tags={"airflow_dag_id": f"{NAME}__train"})
+        steps.gate(fast_spec, settings, version=v1["version"], data_md5=v1["data_md5"])
         for kind, drift in (("clean", "none"), ("shifted", "covariate")):
             df = generate("fraud", rows=3000, seed=302 if drift == "none" else 303, drift=drift, labels=True)
-            loop.process(fast_spec, settings, loop.land(fast_spec, settings, df, f"{kind}.parquet"))
-        checks = monitor.check_pending(fast_spec, settings, versioner_for(settings))
-        v2 = loop.train(
+            steps.process(fast_spec, settings, steps.land(fast_spec, settings, df, f"{kind}.parquet"))
+        found = checks.check_pending(fast_spec, settings, versioner_for(settings))
+        v2 = steps.train(
             fast_spec,
             settings,
             trigger="drift",
@@ -41,15 +44,15 @@ def world(tmp_path_factory, settings_for, fast_spec):
                 "drift.batch": "shifted-x",
             },
         )
-        loop.gate(fast_spec, settings, version=v2["version"], data_md5=v2["data_md5"])
+        steps.gate(fast_spec, settings, version=v2["version"], data_md5=v2["data_md5"])
         yield {
             "settings": settings,
             "spec": fast_spec,
             "empty": empty,
-            "checks": checks,
+            "checks": found,
             "v1": v1,
             "v2": v2,
-            "detail": modelops.pipeline_detail(fast_spec, settings, now=2e9),
+            "detail": views.pipeline_detail(fast_spec, settings, now=2e9),
         }
 
 
@@ -98,7 +101,7 @@ def test_mlflow_links_when_mlflow_has_a_ui(world):
     from dataclasses import replace
 
     settings = replace(world["settings"], mlflow_ui_url="http://mlflow.example:5000/")
-    links = modelops.mlflow_links(settings, NAME, {"version": "3", "run_id": "abc"}, "7")
+    links = views.mlflow_links(settings, NAME, {"version": "3", "run_id": "abc"}, "7")
     assert links == {
         "mlflow_version_url": f"http://mlflow.example:5000/#/models/{NAME}/versions/3",
         "mlflow_run_url": "http://mlflow.example:5000/#/experiments/7/runs/abc",
@@ -110,7 +113,7 @@ def test_drift_history_has_per_feature_scores(world):
     assert [h["batch_id"] for h in history] == [
         c["batch_id"] for c in sorted(world["checks"], key=lambda c: c["checked_at"])
     ]
-    from airloop.features import feature_columns
+    from airloop.data.features import feature_columns
 
     for h in history:
         assert set(h["features"]) == set(feature_columns(world["spec"]))
@@ -119,7 +122,7 @@ def test_drift_history_has_per_feature_scores(world):
 
 
 def test_drift_chart_draws_every_check(world):
-    svg = modelops.drift_chart_svg(world["spec"], world["settings"])
+    svg = views.drift_chart_svg(world["spec"], world["settings"])
     root = ET.fromstring(svg)
     assert "drift-history" in root.get("class", "")
     assert root.findall(".//{*}line[@class='decision-line']") or root.findall(".//*[@class='decision-line']")
@@ -130,9 +133,9 @@ def test_rollback_is_audited_and_refused_without_an_earlier_champion(world, tmp_
     champion = registry.champion_version(NAME, settings.tracking_uri)
     if champion == "1":  # v2 lost its gate: make it champion by hand so there is something to roll back
         registry.promote(NAME, "2", tracking_uri=settings.tracking_uri, actor="unit")
-    result = modelops.rollback(spec, settings, actor="airflow-ui:alice")
+    result = views.rollback(spec, settings, actor="airflow-ui:alice")
     assert (result["from"], result["to"], result["actor"]) == ("2", "1", "airflow-ui:alice")
-    history = modelops.pipeline_detail(spec, settings)["champion_history"]
+    history = views.pipeline_detail(spec, settings)["champion_history"]
     assert history[0]["actor"] == "airflow-ui:alice" and history[0]["reason"] == "rollback from v2"
     with pytest.raises(RegistryError, match="no earlier champion"):
-        modelops.rollback(spec, settings, actor="airflow-ui:alice")
+        views.rollback(spec, settings, actor="airflow-ui:alice")

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from airloop import loop, monitor, registry
-from airloop.datagen import generate
-from airloop.loop import versioner_for
+from airloop import steps
+from airloop.data.datagen import generate
+from airloop.model import registry
+from airloop.monitor import checks
+from airloop.steps import versioner_for
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 NAME = "fraud_detection"
@@ -21,11 +23,11 @@ def world(tmp_path_factory, settings_for, fast_spec):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         versioner = versioner_for(settings)
-        uri = loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=201), "first.parquet")
-        loop.process(fast_spec, settings, uri)
-        before_champion = monitor.check_pending(fast_spec, settings, versioner)
-        trained = loop.train(fast_spec, settings, trigger="manual")
-        loop.gate(fast_spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+        uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=201), "first.parquet")
+        steps.process(fast_spec, settings, uri)
+        before_champion = checks.check_pending(fast_spec, settings, versioner)
+        trained = steps.train(fast_spec, settings, trigger="manual")
+        steps.gate(fast_spec, settings, version=trained["version"], data_md5=trained["data_md5"])
         batches = {
             "clean": generate("fraud", rows=3000, seed=202, labels=False),
             "covariate": generate("fraud", rows=3000, seed=203, drift="covariate", labels=False),
@@ -34,11 +36,11 @@ def world(tmp_path_factory, settings_for, fast_spec):
         }
         ids = {}
         for kind, df in batches.items():
-            ids[kind] = loop.process(fast_spec, settings, loop.land(fast_spec, settings, df, f"{kind}.parquet"))[
+            ids[kind] = steps.process(fast_spec, settings, steps.land(fast_spec, settings, df, f"{kind}.parquet"))[
                 "batch_id"
             ]
-        first = monitor.check_pending(fast_spec, settings, versioner)
-        second = monitor.check_pending(fast_spec, settings, versioner)
+        first = checks.check_pending(fast_spec, settings, versioner)
+        second = checks.check_pending(fast_spec, settings, versioner)
         yield {
             "settings": settings,
             "before": before_champion,
@@ -83,11 +85,11 @@ def test_concept_drift_shows_as_performance_decay_not_input_drift(world):
 
 def test_records_reports_and_mlflow_run(world):
     settings = world["settings"]
-    checks = monitor.load_checks(settings, NAME)
-    assert {c["batch_id"] for c in checks} == set(world["first"])
+    records = checks.load_checks(settings, NAME)
+    assert {c["batch_id"] for c in records} == set(world["first"])
     check = world["first"][world["ids"]["covariate"]]
     assert json.loads(json.dumps(check))["report"]["drift_detected"] is True
-    from airloop import storage
+    from airloop.store import storage
 
     assert b"Drift detected" in storage.read_bytes(check["html_uri"])
     assert storage.read_bytes(check["png_uri"])[:4] == b"\x89PNG"
@@ -108,14 +110,14 @@ def test_new_data_does_not_retrain_once_a_champion_exists_unless_the_spec_says_s
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp_path)
         for seed in (301, 302):
-            loop.process(
-                spec, settings, loop.land(spec, settings, generate("fraud", rows=2000, seed=seed), f"{seed}.pq")
+            steps.process(
+                spec, settings, steps.land(spec, settings, generate("fraud", rows=2000, seed=seed), f"{seed}.pq")
             )
-            result = loop.train(spec, settings, trigger="new_data")
+            result = steps.train(spec, settings, trigger="new_data")
             if "version" in result:
-                loop.gate(spec, settings, version=result["version"], data_md5=result["data_md5"])
+                steps.gate(spec, settings, version=result["version"], data_md5=result["data_md5"])
         assert "retraining is drift-driven" in result["skipped"]
-        drift = loop.train(spec, settings, trigger="drift")
+        drift = steps.train(spec, settings, trigger="drift")
         assert drift["version"] == "2", "drift retrains on the window that now includes the new batch"
-        again = loop.train(spec, settings, trigger="drift")
+        again = steps.train(spec, settings, trigger="drift")
         assert "nothing new to learn" in again["skipped"], "the same window never trains twice"

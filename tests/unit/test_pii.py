@@ -32,11 +32,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from airloop import ingest, loop, pii
+from airloop import steps
+from airloop.data import ingest, pii
+from airloop.data.validation import validate_frame
 from airloop.errors import AirloopError, SpecError
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec, parse_spec
-from airloop.validation import validate_frame
 
 pytestmark = pytest.mark.unit
 
@@ -188,10 +189,10 @@ def world(tmp_path_factory, env_for) -> World:
         try:
             batches = {}
             for role, df in raw.items():
-                batches[role] = loop.process(spec, settings, loop.land(spec, settings, df, f"{role}.parquet"))
-            trained = loop.train(spec, settings, trigger="manual")
-            gated = loop.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
-            scored = loop.score(spec, settings)
+                batches[role] = steps.process(spec, settings, steps.land(spec, settings, df, f"{role}.parquet"))
+            trained = steps.train(spec, settings, trigger="manual")
+            gated = steps.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+            scored = steps.score(spec, settings)
             # `airloop validate` on the raw first batch, as a person would run it (stdout and stderr both kept).
             for key, value in env_with(env_for, root, AIRLOOP_PII_KEY=KEY).items():
                 mp.setenv(key, value)
@@ -285,7 +286,7 @@ def test_reports_name_the_failure_and_mask_the_value(world):
 def test_curated_columns_are_hashed_or_gone(world):
     rec = ingest.load_records(world.settings, NAME)
     first = next(r for r in rec if r.batch_id == world.batches["first"]["batch_id"])
-    curated = ingest.read_curated(first, loop.versioner_for(world.settings))
+    curated = ingest.read_curated(first, steps.versioner_for(world.settings))
     assert not {"full_name", "phone", "loyalty_no"} & set(curated.columns), "drop columns and unused hashes leave"
     raw = world.raw["first"]
     valid = raw.drop(index=[*range(10, 14), *range(20, 24), 30])
@@ -295,7 +296,7 @@ def test_curated_columns_are_hashed_or_gone(world):
 
 @pytest.mark.slow
 def test_the_same_email_in_two_batches_hashes_the_same(world):
-    versioner = loop.versioner_for(world.settings)
+    versioner = steps.versioner_for(world.settings)
     frames = {r.batch_id: ingest.read_curated(r, versioner) for r in ingest.load_records(world.settings, NAME) if r.md5}
     first, second = (frames[world.batches[k]["batch_id"]] for k in ("first", "second"))
     shared = set(first["email"]) & set(second["email"])
@@ -352,20 +353,20 @@ def test_a_missing_key_fails_clearly_loses_nothing_and_the_batch_runs_once_the_k
     spec = make_spec()
     keyless = Settings.from_mapping(env_with(env_for, tmp_path), base=tmp_path)
     assert keyless.pii_key is None
-    uri = loop.land(spec, keyless, customers(200, 5, start="2026-01-01"), "batch.parquet")
+    uri = steps.land(spec, keyless, customers(200, 5, start="2026-01-01"), "batch.parquet")
     before = Path(uri.removeprefix("file://")).read_bytes()
     with pytest.raises(AirloopError) as info:
-        loop.process(spec, keyless, uri)
+        steps.process(spec, keyless, uri)
     message = str(info.value)
     for needed in (NAME, "email", "loyalty_no", "AIRLOOP_PII_KEY", "airloop_pii", "token_hex"):
         assert needed in message, message
     assert Path(uri.removeprefix("file://")).read_bytes() == before, "the raw file is untouched"
     assert not list(tmp_path.rglob("report.json")) and not ingest.load_records(keyless, NAME)
-    assert loop.discover(spec, keyless) == [uri], "still pending"
+    assert steps.discover(spec, keyless) == [uri], "still pending"
 
     keyed = Settings.from_mapping(env_with(env_for, tmp_path, AIRLOOP_PII_KEY=KEY), base=tmp_path)
-    assert loop.process(spec, keyed, uri)["status"] == "curated"
-    assert loop.discover(spec, keyed) == []
+    assert steps.process(spec, keyed, uri)["status"] == "curated"
+    assert steps.discover(spec, keyed) == []
 
 
 def test_empty_key_counts_as_missing(tmp_path):
@@ -430,8 +431,8 @@ def test_compose_gives_every_airflow_container_the_key():
 
 
 def test_local_stacks_generate_a_key_per_run_folder(tmp_path):
-    from airloop.devstack import LocalStack
-    from airloop.nativestack import NativeStack
+    from airloop.dev.localstack import LocalStack
+    from airloop.dev.nativestack import NativeStack
 
     for stack in (LocalStack(ROOT, tmp_path / "embedded"), NativeStack(ROOT, tmp_path / "native")):
         ports = stack._ports()

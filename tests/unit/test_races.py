@@ -12,9 +12,11 @@ import time
 
 import pytest
 
-from airloop import locks, loop, registry
-from airloop.datagen import generate
+from airloop import steps
+from airloop.data.datagen import generate
 from airloop.errors import AirloopError
+from airloop.model import registry
+from airloop.store import locks
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 NAME = "fraud_detection"
@@ -29,13 +31,13 @@ def world(tmp_path_factory, settings_for, fast_spec):
         mp.chdir(root)
         versions = []
         for seed in (401, 402, 403):
-            loop.process(
+            steps.process(
                 fast_spec,
                 settings,
-                loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=seed), f"b{seed}.parquet"),
+                steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=seed), f"b{seed}.parquet"),
             )
-            versions.append(loop.train(fast_spec, settings, trigger="manual"))
-        loop.gate(fast_spec, settings, version="1", data_md5=versions[0]["data_md5"])
+            versions.append(steps.train(fast_spec, settings, trigger="manual"))
+        steps.gate(fast_spec, settings, version="1", data_md5=versions[0]["data_md5"])
         yield {"settings": settings, "spec": fast_spec, "trained": versions, "root": root}
 
 
@@ -67,7 +69,7 @@ def test_racing_gates_leave_one_champion_and_an_unbroken_history(world, cwd, mon
 
     def gate(i: int) -> None:
         try:
-            decisions[i] = loop.gate(spec, settings, version=trained[i]["version"], data_md5=trained[i]["data_md5"])
+            decisions[i] = steps.gate(spec, settings, version=trained[i]["version"], data_md5=trained[i]["data_md5"])
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -108,7 +110,7 @@ def test_champion_moved_during_comparison_is_gated_again(world, cwd, monkeypatch
         return original(*args, **kwargs)
 
     monkeypatch.setattr(registry, "_compare", compare_while_someone_promotes)
-    decision = loop.gate(spec, settings, version=trained[2]["version"], data_md5=trained[2]["data_md5"])
+    decision = steps.gate(spec, settings, version=trained[2]["version"], data_md5=trained[2]["data_md5"])
     assert moved == ["1"]
     assert decision["champion_version"] == "2", "gated again, against the champion that is current now"
     tags = registry.client(uri).get_model_version(NAME, "3").tags
@@ -120,12 +122,12 @@ def test_rollback_waits_for_the_champion_lock(world, cwd):
     uri = settings.tracking_uri
     registry.promote(NAME, "1", tracking_uri=uri, actor="test")
     registry.promote(NAME, "3", tracking_uri=uri, actor="test")
-    with loop.champion_lock(settings, NAME):
+    with steps.champion_lock(settings, NAME):
         with pytest.raises(AirloopError, match="still held"):
-            with loop.champion_lock(settings, NAME, timeout=0.5):
+            with steps.champion_lock(settings, NAME, timeout=0.5):
                 pass
         result: dict = {}
-        t = threading.Thread(target=lambda: result.update(moved=loop.rollback(NAME, settings, actor="test")))
+        t = threading.Thread(target=lambda: result.update(moved=steps.rollback(NAME, settings, actor="test")))
         t.start()
         time.sleep(0.5)
         assert t.is_alive() and registry.champion_version(NAME, uri) == "3", "rollback waits for the lock"
@@ -147,15 +149,15 @@ def test_a_retried_training_run_reuses_its_version(world, cwd, monkeypatch):
 
     monkeypatch.setattr(registry, "log_model_version", register_then_die)
     with pytest.raises(KeyboardInterrupt):
-        loop.train(spec, settings, trigger="manual", run_key=key)
+        steps.train(spec, settings, trigger="manual", run_key=key)
     monkeypatch.setattr(registry, "log_model_version", original)
-    retry = loop.train(spec, settings, trigger="manual", run_key=key)
-    again = loop.train(spec, settings, trigger="manual", run_key=key)
+    retry = steps.train(spec, settings, trigger="manual", run_key=key)
+    again = steps.train(spec, settings, trigger="manual", run_key=key)
     versions = registry.describe_models([NAME], tracking_uri=uri)[0]["versions"]
     assert len(versions) == count + 1, "exactly one new version for one unit of work"
     assert retry["reused"] is True and retry["version"] == again["version"] == versions[-1]["version"]
     assert retry["data_md5"] == versions[-1]["data_md5"] and retry["metrics"]["pr_auc"] > 0
-    other = loop.train(spec, settings, trigger="manual", run_key=key + "-another-run")
+    other = steps.train(spec, settings, trigger="manual", run_key=key + "-another-run")
     assert other["version"] != retry["version"] and "reused" not in other
 
 

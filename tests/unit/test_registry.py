@@ -18,9 +18,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from airloop import ingest, loop, registry, training
-from airloop.datagen import generate
+from airloop import steps
+from airloop.data import ingest
+from airloop.data.datagen import generate
 from airloop.errors import RegistryError
+from airloop.model import registry, training
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec, parse_spec
 
@@ -35,8 +37,8 @@ class Loop:
     root: Path
     settings: Settings
     batches: list[str]  # batch ids, oldest first
-    trained: list[dict[str, Any]]  # loop.train results for v1, v2
-    gated: list[dict[str, Any]]  # loop.gate results for v1, v2
+    trained: list[dict[str, Any]]  # steps.train results for v1, v2
+    gated: list[dict[str, Any]]  # steps.gate results for v1, v2
     gated_tags: list[dict[str, str]]  # tags of v1, v2 right after their gate (later tests may re-gate)
     after_v1: list[dict[str, Any]]  # describe_models after gating v1
     after_v2: list[dict[str, Any]]  # describe_models after gating v2
@@ -50,11 +52,11 @@ def state(tmp_path_factory, settings_for, fast_spec) -> Loop:
         mp.chdir(root)  # MLflow puts a sqlite store's artifacts under ./mlruns
         batches, trained, gated, gated_tags, described = [], [], [], [], []
         for seed, trigger in [(101, "manual"), (102, "new_data")]:
-            uri = loop.land(fast_spec, settings, generate("fraud", rows=3000, seed=seed), f"batch-{seed}.parquet")
-            batches.append(loop.process(fast_spec, settings, uri)["batch_id"])
-            result = loop.train(fast_spec, settings, trigger=trigger, git_sha=GIT, extra_tags={"source": "unit"})
+            uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=seed), f"batch-{seed}.parquet")
+            batches.append(steps.process(fast_spec, settings, uri)["batch_id"])
+            result = steps.train(fast_spec, settings, trigger=trigger, git_sha=GIT, extra_tags={"source": "unit"})
             trained.append(result)
-            gated.append(loop.gate(fast_spec, settings, version=result["version"], data_md5=result["data_md5"]))
+            gated.append(steps.gate(fast_spec, settings, version=result["version"], data_md5=result["data_md5"]))
             gated_tags.append(registry.client(settings.tracking_uri).get_model_version(NAME, result["version"]).tags)
             described.append(registry.describe_models([NAME], tracking_uri=settings.tracking_uri))
         yield Loop(root, settings, batches, trained, gated, gated_tags, *described)
@@ -78,7 +80,7 @@ def _champion(state: Loop) -> str | None:
 
 
 def _holdout(state: Loop, spec: PipelineSpec, version_index: int, tmp_path) -> pd.DataFrame:
-    path = loop.versioner_for(state.settings).restore(state.trained[version_index]["data_md5"], tmp_path / "t.parquet")
+    path = steps.versioner_for(state.settings).restore(state.trained[version_index]["data_md5"], tmp_path / "t.parquet")
     return training.time_split(pd.read_parquet(path), spec).holdout
 
 
@@ -150,7 +152,7 @@ def test_lineage_tags_on_the_run(state):
 @pytest.mark.slow
 def test_training_data_is_restorable_from_the_lineage(state, tmp_path):
     md5 = _tags(state, "2")["data_md5"]
-    df = pd.read_parquet(loop.versioner_for(state.settings).restore(md5, tmp_path / "train.parquet"))
+    df = pd.read_parquet(steps.versioner_for(state.settings).restore(md5, tmp_path / "train.parquet"))
     assert len(df) == 6000
     assert df["event_time"].is_monotonic_increasing
 
@@ -294,7 +296,7 @@ def test_new_data_without_a_new_labelled_batch_trains_nothing(state, fast_spec, 
     champion = _champion(state)
     registry.promote(NAME, "2", tracking_uri=uri, actor="unit")  # v2 was trained on every labelled batch
     try:
-        result = loop.train(fast_spec, state.settings, trigger="new_data", git_sha=GIT)
+        result = steps.train(fast_spec, state.settings, trigger="new_data", git_sha=GIT)
     finally:
         registry.promote(NAME, champion, tracking_uri=uri, actor="unit")
     assert result == {"skipped": "no new labelled batch since v2: nothing new to learn"}
@@ -322,7 +324,7 @@ def test_registry_errors(state, cwd, call, message):
 @pytest.mark.slow
 def test_scoring_writes_predictions_with_the_champion_version(state, fast_spec, cwd):
     champion = _champion(state)
-    scored = loop.score(fast_spec, state.settings)
+    scored = steps.score(fast_spec, state.settings)
     assert sorted(s["batch_id"] for s in scored) == sorted(state.batches)
     records = {r.batch_id: r for r in ingest.load_records(state.settings, NAME)}
     for s in scored:
@@ -333,14 +335,14 @@ def test_scoring_writes_predictions_with_the_champion_version(state, fast_spec, 
         assert (df["model_version"] == champion).all() and (df["model_name"] == NAME).all()
         assert df["score"].between(0, 1).all()
         assert not math.isnan(df["score"].sum())
-    assert loop.score(fast_spec, state.settings) == []  # every batch is scored once
+    assert steps.score(fast_spec, state.settings) == []  # every batch is scored once
 
 
 @pytest.mark.slow
 def test_scoring_without_a_champion_does_nothing(state, fast_spec, cwd):
     data = fast_spec.model_dump(mode="json", by_alias=True)
     data["name"] = "unregistered_pipeline"
-    assert loop.score(parse_spec(data), state.settings) == []
+    assert steps.score(parse_spec(data), state.settings) == []
 
 
 # -------------------------------------------------------------------------------- the CLI against this store

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from airloop import loop, registry, training
-from airloop.datagen import generate
+from airloop import steps
+from airloop.data.datagen import generate
 from airloop.errors import AirloopError, RegistryError
-from airloop.reproduce import Difference, parse_overrides, reproduce
+from airloop.model import registry, training
+from airloop.model.reproduce import Difference, parse_overrides, reproduce
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec, parse_spec
 
@@ -37,7 +38,7 @@ class Registered:
     root: Path
     settings: Settings
     spec: PipelineSpec
-    plain: dict[str, Any]  # loop.train results
+    plain: dict[str, Any]  # steps.train results
     all_cores: dict[str, Any]
     legacy: dict[str, Any]
     searched: dict[str, Any]
@@ -58,9 +59,9 @@ def _retail_search() -> PipelineSpec:
 
 
 def _curate(spec: PipelineSpec, settings: Settings, df, name: str) -> None:
-    loop.land(spec, settings, df, name)
-    for uri in loop.discover(spec, settings):
-        assert loop.process(spec, settings, uri)["status"] == "curated"
+    steps.land(spec, settings, df, name)
+    for uri in steps.discover(spec, settings):
+        assert steps.process(spec, settings, uri)["status"] == "curated"
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +73,10 @@ def registered(tmp_path_factory, settings_for, fast_spec) -> Registered:
         mp.chdir(root)  # a sqlite MLflow store keeps artifacts under ./mlruns
         _curate(fast_spec, settings, generate("fraud", rows=1500, seed=21, labels=True), "fraud-1.parquet")
         _curate(retail, settings, generate("retail", rows=1200, seed=22, labels=True), "retail-1.parquet")
-        plain = loop.train(fast_spec, settings, trigger="manual")
-        all_cores = loop.train(_with_model(fast_spec, nthread=0), settings, trigger="manual")
-        legacy = loop.train(fast_spec, settings, trigger="manual")
-        searched = loop.train(retail, settings, trigger="manual")
+        plain = steps.train(fast_spec, settings, trigger="manual")
+        all_cores = steps.train(_with_model(fast_spec, nthread=0), settings, trigger="manual")
+        legacy = steps.train(fast_spec, settings, trigger="manual")
+        searched = steps.train(retail, settings, trigger="manual")
         c = registry.client(settings.tracking_uri)
         c.set_registered_model_alias(FRAUD, "champion", plain["version"])
         # A version logged before airloop recorded its recipe: the run has no airloop/ artifacts.
@@ -131,7 +132,7 @@ def test_it_reads_the_settings_registry_from_any_directory(registered, env_for, 
     import sys
 
     code = (
-        "import json, sys; from airloop.settings import Settings; from airloop.reproduce import reproduce; "
+        "import json, sys; from airloop.settings import Settings; from airloop.model.reproduce import reproduce; "
         "s = Settings.from_mapping(json.loads(sys.argv[1]), base=sys.argv[2]); "
         f"print(reproduce({FRAUD!r}, {registered.plain['version']!r}, s).identical)"
     )
@@ -220,7 +221,7 @@ def test_parse_overrides_reads_yaml_scalars():
 
 
 def test_a_cuda_version_is_rebuilt_on_cpu_without_a_gpu_and_says_so(registered, monkeypatch):
-    from airloop import reproduce as rp
+    from airloop.model import reproduce as rp
 
     monkeypatch.setattr(training, "cuda_available", lambda: False)
     recorded = rp._Recorded({"objective": "binary:logistic", "seed": 42, "device": "cuda", "nthread": 8})
@@ -237,7 +238,7 @@ def test_a_cuda_version_is_rebuilt_on_cpu_without_a_gpu_and_says_so(registered, 
 def test_multiclass_predictions_differ_by_row():
     import numpy as np
 
-    from airloop.reproduce import _compare_predictions
+    from airloop.model.reproduce import _compare_predictions
 
     a = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]], dtype=np.float32)
     b = a.copy()

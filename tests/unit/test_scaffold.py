@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from airloop import scaffold
-from airloop.features import feature_columns
-from airloop.scaffold import ScaffoldError, infer_schema
+from airloop.data.features import feature_columns
+from airloop.dev import scaffold
+from airloop.dev.scaffold import ScaffoldError, infer_schema
 from airloop.spec import load_spec
 
 pytestmark = pytest.mark.unit

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import yaml
 
-from airloop import loop, search, searchruns, training
-from airloop.datagen import generate
+from airloop import steps
+from airloop.data.datagen import generate
 from airloop.errors import AirloopError, SpecError
-from airloop.registry import client
+from airloop.model import search, search_runs, training
+from airloop.model.registry import client
 from airloop.spec import parse_spec
 
 pytestmark = pytest.mark.unit
@@ -151,11 +152,11 @@ def test_selection_metric_defaults_to_the_gate_metric():
 
 def test_jobs_round_trip():
     prepared = {"data_md5": "abc", "parent_run_id": "r", "candidates": [{"index": 0, "params": {"eta": 0.1}}]}
-    jobs = loop.search_jobs(prepared)
+    jobs = steps.search_jobs(prepared)
     assert jobs == [{"search": {"data_md5": "abc", "parent_run_id": "r"}, "candidate": prepared["candidates"][0]}]
-    assert loop.search_from_jobs(jobs) == prepared
+    assert steps.search_from_jobs(jobs) == prepared
     with pytest.raises(AirloopError, match="without candidates"):
-        loop.search_from_jobs([])
+        steps.search_from_jobs([])
 
 
 # ------------------------------------------------------------------------------------- a search through MLflow
@@ -169,17 +170,17 @@ def searched(tmp_path_factory, settings_for):
     spec = retail(GRID)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # a sqlite MLflow store keeps artifacts under ./mlruns
-        loop.land(spec, settings, generate("retail", rows=1500, seed=3, labels=True), "b1.parquet")
-        for uri in loop.discover(spec, settings):
-            assert loop.process(spec, settings, uri)["status"] == "curated"
-        prepared = loop.prepare_search(spec, settings, trigger="manual", search_key="dag/run/prepare")
-        again = loop.prepare_search(spec, settings, trigger="manual", search_key="dag/run/prepare")
-        jobs = loop.search_jobs(prepared)
-        results = [loop.fit_candidate(spec, settings, j["search"], j["candidate"]) for j in jobs]
-        retried = loop.fit_candidate(spec, settings, jobs[2]["search"], jobs[2]["candidate"])
-        chosen = loop.select_candidate(spec, settings, loop.search_from_jobs(jobs), results, run_key="dag/run/select")
-        chosen_again = loop.select_candidate(spec, settings, prepared, results, run_key="dag/run/select")
-        gated = loop.gate(spec, settings, version=chosen["version"], data_md5=chosen["data_md5"])
+        steps.land(spec, settings, generate("retail", rows=1500, seed=3, labels=True), "b1.parquet")
+        for uri in steps.discover(spec, settings):
+            assert steps.process(spec, settings, uri)["status"] == "curated"
+        prepared = steps.prepare_search(spec, settings, trigger="manual", search_key="dag/run/prepare")
+        again = steps.prepare_search(spec, settings, trigger="manual", search_key="dag/run/prepare")
+        jobs = steps.search_jobs(prepared)
+        results = [steps.fit_candidate(spec, settings, j["search"], j["candidate"]) for j in jobs]
+        retried = steps.fit_candidate(spec, settings, jobs[2]["search"], jobs[2]["candidate"])
+        chosen = steps.select_candidate(spec, settings, steps.search_from_jobs(jobs), results, run_key="dag/run/select")
+        chosen_again = steps.select_candidate(spec, settings, prepared, results, run_key="dag/run/select")
+        gated = steps.gate(spec, settings, version=chosen["version"], data_md5=chosen["data_md5"])
         yield {
             "spec": spec,
             "settings": settings,
@@ -196,13 +197,13 @@ def searched(tmp_path_factory, settings_for):
 def _children(s) -> list[Any]:
     c = client(s["settings"].tracking_uri)
     parent = c.get_run(s["prepared"]["parent_run_id"])
-    runs = c.search_runs([parent.info.experiment_id], f"tags.`{searchruns.PARENT}` = '{parent.info.run_id}'")
-    return sorted(runs, key=lambda r: int(r.data.tags[searchruns.CANDIDATE]))
+    runs = c.search_runs([parent.info.experiment_id], f"tags.`{search_runs.PARENT}` = '{parent.info.run_id}'")
+    return sorted(runs, key=lambda r: int(r.data.tags[search_runs.CANDIDATE]))
 
 
 def test_each_candidate_is_a_child_run_scored_on_validation_only(searched):
     children = _children(searched)
-    assert [int(r.data.tags[searchruns.CANDIDATE]) for r in children] == [0, 1, 2, 3], "no duplicate on retry"
+    assert [int(r.data.tags[search_runs.CANDIDATE]) for r in children] == [0, 1, 2, 3], "no duplicate on retry"
     assert all(r.info.status == "FINISHED" for r in children)
     for run, cand in zip(children, searched["prepared"]["candidates"], strict=True):
         assert {k: run.data.params[k] for k in cand["params"]} == {k: str(v) for k, v in cand["params"].items()}
@@ -219,12 +220,12 @@ def test_the_best_validation_score_wins_and_is_registered_as_trained(searched):
     winner = results[chosen["search"]["best_index"]]
     assert chosen["run_id"] == searched["prepared"]["parent_run_id"], "the parent run holds the registered model"
 
-    from airloop.features import feature_columns
-    from airloop.registry import load_booster
+    from airloop.data.features import feature_columns
+    from airloop.model.registry import load_booster
 
     registered = load_booster("retail_demand", chosen["version"], searched["settings"].tracking_uri)
-    candidate = searchruns.load_candidate_booster(searched["settings"].tracking_uri, winner["run_id"])
-    split = loop._restored_split(searched["spec"], searched["settings"], chosen["data_md5"])
+    candidate = search_runs.load_candidate_booster(searched["settings"].tracking_uri, winner["run_id"])
+    split = steps._restored_split(searched["spec"], searched["settings"], chosen["data_md5"])
     features = feature_columns(searched["spec"])
     got = training.predict(registered, split.holdout, features)
     want = training.predict(candidate, split.holdout, features)
@@ -249,7 +250,7 @@ def test_the_parent_run_carries_lineage_and_every_candidate_score(searched):
     assert mv.run_id == run.info.run_id and mv.tags["search.best_run_id"] == chosen["search"]["best_run_id"]
     winner = searched["results"][chosen["search"]["best_index"]]
     assert run.data.params["max_depth"] == str(winner["params"]["max_depth"])
-    from airloop.registry import describe_models
+    from airloop.model.registry import describe_models
 
     (version,) = describe_models(["retail_demand"], tracking_uri=searched["settings"].tracking_uri)[0]["versions"]
     assert version["search_candidates"] == 4 and version["search_best_run_id"] == winner["run_id"]
@@ -271,17 +272,17 @@ def test_the_winner_goes_through_the_gate(searched):
 
 
 def test_train_runs_the_search_in_process(tmp_path, settings_for, monkeypatch):
-    """`airloop`'s own path (no scheduler): `loop.train` runs prepare → candidates → select one after another."""
+    """`airloop`'s own path (no scheduler): `steps.train` runs prepare → candidates → select one after another."""
     settings = settings_for(tmp_path)
     monkeypatch.chdir(tmp_path)
     spec = retail({"strategy": "random", "trials": 2, "space": {"max_depth": [2, 3, 4]}})
-    loop.land(spec, settings, generate("retail", rows=800, seed=4, labels=True), "b1.parquet")
-    for uri in loop.discover(spec, settings):
-        loop.process(spec, settings, uri)
-    out = loop.train(spec, settings, trigger="manual")
+    steps.land(spec, settings, generate("retail", rows=800, seed=4, labels=True), "b1.parquet")
+    for uri in steps.discover(spec, settings):
+        steps.process(spec, settings, uri)
+    out = steps.train(spec, settings, trigger="manual")
     assert out["version"] == "1" and out["search"]["candidates"] == 2
     assert out["search"]["params"]["max_depth"] in (2, 3, 4)
-    skipped = loop.train(spec, settings, trigger="drift")
+    skipped = steps.train(spec, settings, trigger="drift")
     assert "nothing new to learn" in skipped["skipped"]
 
 
@@ -289,5 +290,5 @@ def test_a_search_refuses_a_frame_it_cannot_score(searched):
     """All candidates without a finite validation score: select fails loudly and registers nothing."""
     results = [dict(r, valid={"rmse": float("nan")}) for r in searched["results"]]
     with pytest.raises(AirloopError, match="no search candidate"):
-        loop.select_candidate(searched["spec"], searched["settings"], searched["prepared"], results)
+        steps.select_candidate(searched["spec"], searched["settings"], searched["prepared"], results)
     assert len(client(searched["settings"].tracking_uri).search_model_versions("name='retail_demand'")) == 1

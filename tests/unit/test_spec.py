@@ -10,8 +10,8 @@ import pydantic
 import pytest
 import yaml
 
+from airloop.data.features import TRANSFORMS
 from airloop.errors import SpecError
-from airloop.features import TRANSFORMS
 from airloop.spec import find_spec, load_spec, load_specs, parse_spec
 
 pytestmark = pytest.mark.unit

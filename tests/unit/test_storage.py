@@ -9,7 +9,7 @@ import stat
 import pandas as pd
 import pytest
 
-from airloop import storage
+from airloop.store import storage
 
 pytestmark = pytest.mark.unit
 

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from airloop import training
-from airloop.datagen import generate
+from airloop.data.datagen import generate
+from airloop.data.features import build_features, feature_columns
+from airloop.data.ingest import BatchRecord
+from airloop.data.validation import validate_frame
 from airloop.errors import AirloopError
-from airloop.features import build_features, feature_columns
-from airloop.ingest import BatchRecord
+from airloop.model import training
 from airloop.spec import ModelSpec
-from airloop.validation import validate_frame
-from airloop.versioning import DataVersioner
+from airloop.store.versioning import DataVersioner
 
 pytestmark = pytest.mark.unit
 
@@ -38,14 +38,14 @@ def test_gpu_is_used_when_available(monkeypatch, requested, gpu, expected):
 
 def test_auto_without_gpu_is_cpu_quietly(monkeypatch, caplog):
     monkeypatch.setattr(training, "cuda_available", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="airloop.training"):
+    with caplog.at_level(logging.WARNING, logger="airloop.model.training"):
         assert training.choose_device("auto") == "cpu"
     assert not caplog.records
 
 
 def test_cuda_without_gpu_falls_back_to_cpu_loudly(monkeypatch, caplog):
     monkeypatch.setattr(training, "cuda_available", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="airloop.training"):
+    with caplog.at_level(logging.WARNING, logger="airloop.model.training"):
         assert training.choose_device("cuda") == "cpu"
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert "no usable GPU" in caplog.records[0].getMessage()

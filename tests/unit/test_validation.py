@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airloop.datagen import generate
+from airloop.data.datagen import generate
+from airloop.data.validation import read_table, validate_frame
 from airloop.errors import DataError
-from airloop.validation import read_table, validate_frame
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from airloop.errors import AirloopError
-from airloop.versioning import DataVersioner, Tracked
+from airloop.store.versioning import DataVersioner, Tracked
 
 pytestmark = pytest.mark.unit
 

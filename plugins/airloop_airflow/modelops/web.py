@@ -1,4 +1,4 @@
-"""The Model Ops web app: HTML pages and a JSON API over `airloop.modelops`, mounted by the plugin at `/airloop`.
+"""The Model Ops web app: HTML pages and a JSON API over `airloop.ops.views`, mounted by the plugin at `/airloop`.
 
 Every route — pages, chart, API — depends on Airflow's own authentication (`get_user`: a bearer JWT or the UI's
 session cookie), so an anonymous request gets 401 before any handler runs. Handlers are plain `def`s: FastAPI runs
@@ -96,7 +96,7 @@ def _may_edit(user: Any, spec: PipelineSpec) -> bool:
 def create_app() -> FastAPI:
     from airflow.api_fastapi.core_api.security import get_user
 
-    from airloop import modelops
+    from airloop.ops import views
 
     app = FastAPI(
         title="airloop Model Ops",
@@ -118,23 +118,23 @@ def create_app() -> FastAPI:
     # --- JSON API ------------------------------------------------------------------------------------------
     @app.get("/api/pipelines", summary="Every pipeline: champion, challenger, metric, last drift check, last retrain")
     def api_pipelines() -> list[dict[str, Any]]:
-        return modelops.overview(_specs(), _settings())
+        return views.overview(_specs(), _settings())
 
     @app.get("/api/pipelines/{name}", summary="One pipeline: summary, version timeline, champion history, drift")
     def api_pipeline(name: str) -> dict[str, Any]:
-        return modelops.pipeline_detail(_spec(name), _settings())
+        return views.pipeline_detail(_spec(name), _settings())
 
     @app.get("/api/pipelines/{name}/versions", summary="Model versions, newest first, with gate decisions and links")
     def api_versions(name: str) -> list[dict[str, Any]]:
-        return modelops.pipeline_detail(_spec(name), _settings())["versions"]
+        return views.pipeline_detail(_spec(name), _settings())["versions"]
 
     @app.get("/api/pipelines/{name}/drift", summary="Drift checks, oldest first, with per-feature scores")
     def api_drift(name: str) -> list[dict[str, Any]]:
-        return modelops.drift_history(_spec(name), _settings())
+        return views.drift_history(_spec(name), _settings())
 
     @app.get("/api/pipelines/{name}/champion-history", summary="Every move of the champion alias (audit trail)")
     def api_history(name: str) -> list[dict[str, Any]]:
-        return modelops.pipeline_detail(_spec(name), _settings())["champion_history"]
+        return views.pipeline_detail(_spec(name), _settings())["champion_history"]
 
     @app.post("/api/pipelines/{name}/rollback", summary="Move the champion back to the previous one (audited)")
     def api_rollback(
@@ -150,7 +150,7 @@ def create_app() -> FastAPI:
         if not _may_edit(user, spec):
             raise HTTPException(403, f"{user.get_name()} may not edit the DAGs of {spec.name}")
         try:
-            result = modelops.rollback(spec, _settings(), actor=f"airflow-ui:{user.get_name()}")
+            result = views.rollback(spec, _settings(), actor=f"airflow-ui:{user.get_name()}")
         except RegistryError as exc:
             raise HTTPException(409, str(exc)) from None
         log.warning("Model Ops rollback by %s: %s v%s → v%s", user.get_name(), name, result["from"], result["to"])
@@ -159,9 +159,9 @@ def create_app() -> FastAPI:
     # --- pages ---------------------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview_page(request: Request) -> HTMLResponse:
-        from airloop.charts import sparkline_svg
+        from airloop.ops.charts import sparkline_svg
 
-        rows = modelops.overview(_specs(), _settings())
+        rows = views.overview(_specs(), _settings())
         sparks = {r["pipeline"]: sparkline_svg(r["drift_trend"]) for r in rows}
         return _page("overview.html", request, rows=rows, sparks=sparks)
 
@@ -169,12 +169,12 @@ def create_app() -> FastAPI:
     def pipeline_page(name: str, request: Request, user: Any = Depends(get_user)) -> HTMLResponse:
         spec = _spec(name)
         s = _settings()
-        detail = modelops.pipeline_detail(spec, s)
+        detail = views.pipeline_detail(spec, s)
         return _page(
             "pipeline.html",
             request,
             d=detail,
-            chart=modelops.drift_chart_svg(spec, s),
+            chart=views.drift_chart_svg(spec, s),
             airflow=_airflow_base(),
             may_edit=_may_edit(user, spec),
             confirm_header=CONFIRM_HEADER,
@@ -182,7 +182,7 @@ def create_app() -> FastAPI:
 
     @app.get("/pipelines/{name}/drift.svg", include_in_schema=False)
     def drift_svg(name: str) -> Response:
-        return Response(modelops.drift_chart_svg(_spec(name), _settings()), media_type="image/svg+xml")
+        return Response(views.drift_chart_svg(_spec(name), _settings()), media_type="image/svg+xml")
 
     return app
 

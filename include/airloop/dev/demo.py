@@ -1,0 +1,282 @@
+"""`make demo`: the loop on the embedded stack, driven the way a user would drive it — by dropping files.
+
+Batches land in the landing zone; the real scheduler does the rest (watcher → features → train → gate →
+score). This module only drops files and watches the runs through Airflow's REST API, printing one live
+line per stage, and on failure the failing task's log tail. Running it again reuses the running stack and
+lands new batches (new seeds), so the loop simply goes round again: a clean batch (the monitor finds no
+drift, nothing retrains), a drifted batch (drift event → retrain → gate), and a batch to score.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airloop.dev.localstack import AirflowAPI, LocalStack
+from airloop.errors import AirloopError
+
+PIPELINE = "fraud_detection"
+
+
+class StageFailed(AirloopError):
+    pass
+
+
+@dataclass
+class Stage:
+    label: str
+    started: float
+
+    def line(self, status: str) -> str:
+        return f"  {self.label:<48} {status:<10} {time.monotonic() - self.started:6.1f}s"
+
+
+class Progress:
+    """One line per stage, rewritten in place on a terminal while it waits."""
+
+    def __init__(self, stream=sys.stdout):
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def wait(self, label: str, poll: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:
+        stage = Stage(label, time.monotonic())
+        deadline = time.monotonic() + timeout
+        while True:
+            result = poll()
+            if result is not None:
+                self._write(stage.line("done"), final=True)
+                return result
+            if time.monotonic() > deadline:
+                self._write(stage.line("TIMEOUT"), final=True)
+                raise StageFailed(f"{label}: not done after {timeout:.0f}s")
+            if self.tty:
+                self._write(stage.line("waiting"), final=False)
+            time.sleep(interval)
+
+    def _write(self, text: str, *, final: bool) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        elif final:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def say(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+class RunWatcher:
+    """Waits for the next finished run of a DAG that was not there before."""
+
+    def __init__(self, api: AirflowAPI):
+        self.api = api
+
+    def snapshot(self, dag_id: str) -> set[str]:
+        return {r["dag_run_id"] for r in self.api.dag_runs(dag_id)}
+
+    def finished_after(self, dag_id: str, before: set[str]) -> Callable[[], dict[str, Any] | None]:
+        def poll() -> dict[str, Any] | None:
+            new = [r for r in self.api.dag_runs(dag_id) if r["dag_run_id"] not in before]
+            for run in sorted(new, key=lambda r: r.get("run_after") or ""):
+                if run["state"] == "failed":
+                    raise StageFailed(self.failure_report(dag_id, run["dag_run_id"]))
+                if run["state"] == "success":
+                    before.add(run["dag_run_id"])
+                    return run
+            return None
+
+        return poll
+
+    def failure_report(self, dag_id: str, run_id: str) -> str:
+        lines = [f"DAG run {dag_id} / {run_id} failed"]
+        for ti in self.api.task_instances(dag_id, run_id):
+            if ti["state"] == "failed":
+                log = self.api.task_log(dag_id, run_id, ti["task_id"], ti["try_number"], ti.get("map_index", -1))
+                tail = "\n".join(log.splitlines()[-30:])
+                lines.append(f"--- task {ti['task_id']} (try {ti['try_number']}) log tail ---\n{tail}")
+        return "\n".join(lines)
+
+
+def run_demo(root: Path, *, rows: int = 40_000, timeout: int = 600, run_dir: Path | None = None) -> bool:
+    out = Progress()
+    stack = LocalStack(root, run_dir)
+    out.say("airloop demo — embedded stack (Airflow standalone on SQLite, MLflow on SQLite, local DVC remote)")
+    try:
+        info = stack.up(progress=lambda m: out.say(f"  {m}"))
+        return run_loop(stack, info, out, rows=rows, timeout=timeout)
+    except AirloopError as exc:
+        out.say(f"\nDEMO FAILED: {exc}")
+        out.say(f"Logs: {stack.logs}   Stop everything with: make down")
+        return False
+
+
+def run_loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> bool:
+    """Drive one round of the loop on a running stack: bootstrap (if no champion), clean, drifted, to-score."""
+    from airloop import steps
+    from airloop.data.datagen import generate
+    from airloop.model import registry
+    from airloop.model.registry import describe_models
+    from airloop.settings import Settings
+    from airloop.spec import find_spec
+    from airloop.store import storage
+
+    settings = Settings.from_mapping(stack.client_env(), base=stack.root)
+    spec = find_spec(PIPELINE, settings.specs_dir)
+    api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
+    runs = RunWatcher(api)
+    kinds = ("features", "train", "score", "monitor", "retrain")
+    dag = {k: f"{PIPELINE}__{k}" for k in kinds}
+
+    def dags_ready():
+        try:
+            return all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None
+        except AirloopError:
+            return None
+
+    out.wait("DAGs parsed (features, train, score, monitor, retrain)", dags_ready, timeout)
+    landing = settings.location(spec.storage.landing)
+    round_no = len(storage.list_files(landing, spec.storage.pattern))
+    decisions: list[dict[str, Any]] = []
+    chain: list[str] = []
+
+    def land(seed: int, labels: bool, drift: str = "none") -> str:
+        df = generate(spec.generator, rows=rows, seed=seed, labels=labels, drift=drift)
+        name = f"demo-{seed:04d}{'-' + drift if drift != 'none' else ''}{'-labelled' if labels else ''}.parquet"
+        return steps.land(spec, settings, df, name)
+
+    def latest_version() -> dict[str, Any]:
+        return describe_models([PIPELINE], tracking_uri=settings.tracking_uri)[0]["versions"][-1]
+
+    # 1. Bootstrap: the first labelled batch trains v1 (skipped when an earlier run left a champion).
+    if registry.champion_version(PIPELINE, settings.tracking_uri) is None:
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        uri = land(100 + round_no, labels=True)
+        out.say(f"\nBatch 1: landed {uri.rsplit('/', 1)[-1]} ({rows} labelled rows) — no champion yet")
+        out.wait(
+            "validate → features → DVC (features DAG)",
+            runs.finished_after(dag["features"], before["features"]),
+            timeout,
+        )
+        out.wait(
+            "train → MLflow run → register → gate (train DAG)",
+            runs.finished_after(dag["train"], before["train"]),
+            timeout,
+        )
+        decisions.append(latest_version())
+        out.say(f"  gate: v{decisions[-1]['version']} {decisions[-1]['gate']} — {decisions[-1]['gate_reason']}")
+    else:
+        out.say(f"\nChampion v{registry.champion_version(PIPELINE, settings.tracking_uri)} exists from an earlier run.")
+
+    # 2 and 3. A clean batch, then a drifted one: the monitor decides whether anything retrains.
+    for i, drift in ((2, "none"), (3, "covariate")):
+        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        t_land = time.time()
+        uri = land(100 + round_no + i, labels=True, drift=drift)
+        what = "clean" if drift == "none" else f"{drift}-drifted"
+        out.say(f"\nBatch {i}: landed {uri.rsplit('/', 1)[-1]} ({rows} labelled rows, {what})")
+        chain.append(f"{_clock(t_land)} batch {i} landed ({what})")
+        out.wait(
+            "validate → features → DVC (features DAG)",
+            runs.finished_after(dag["features"], before["features"]),
+            timeout,
+        )
+        check = out.wait(
+            "drift check vs the champion's training data (monitor DAG)", drift_check_of(settings, spec, uri), timeout
+        )
+        verdict = "DRIFT" if check["drift_detected"] else "no drift"
+        out.say(
+            f"  monitor: {verdict} — {check['share_drifted']:.0%} of features drifted "
+            f"(top: {', '.join(check['top_drifted'][:3]) or '-'}) vs champion v{check['champion_version']}"
+        )
+        chain.append(f"{_clock(check['checked_at'])} monitor: {verdict} ({check['share_drifted']:.0%})")
+        if not check["drift_detected"]:
+            out.wait(
+                "train DAG: new data alone does not retrain",
+                runs.finished_after(dag["train"], before["train"]),
+                timeout,
+            )
+            retrains = runs.snapshot(dag["retrain"]) - before["retrain"]
+            out.say(f"  retrain runs started: {len(retrains)} (expected 0)")
+            continue
+        out.wait(
+            "retrain → register → gate (retrain DAG)", runs.finished_after(dag["retrain"], before["retrain"]), timeout
+        )
+        latency = time.time() - t_land
+        decisions.append(latest_version())
+        d = decisions[-1]
+        out.say(f"  gate: v{d['version']} {d['gate']} — {d['gate_reason']}")
+        chain.append(f"{_clock(time.time())} retrain v{d['version']} (trigger {d['trigger']}) gate: {d['gate']}")
+        chain.append(f"drift-to-decision latency: {latency:.1f}s from landing the drifted batch")
+
+    # 4. A batch without labels is scored by the champion.
+    before_score = runs.snapshot(dag["score"])
+    uri = land(100 + round_no + 4, labels=False)
+    out.say(f"\nBatch 4: landed {uri.rsplit('/', 1)[-1]} ({rows} rows to score, no labels)")
+    from airloop.data.ingest import batch_id_for
+    from airloop.model.scoring import predictions_uri
+
+    pred_uri = predictions_uri(settings, spec, batch_id_for(uri, storage.sha256(uri)))
+    poll_runs = runs.finished_after(dag["score"], before_score)
+    out.wait(
+        "score with models:/fraud_detection@champion",
+        lambda: (poll_runs() and None) or (pred_uri if storage.exists(pred_uri) else None),
+        timeout,
+    )
+    out.say("\nThe drift chain:")
+    for line in chain:
+        out.say(f"  {line}")
+
+    _summary(out, settings, info, decisions, pred_uri)
+    return True
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def drift_check_of(settings, spec, raw_uri: str) -> Callable[[], dict[str, Any] | None]:
+    """Poll for the monitor's drift check of the batch behind `raw_uri`."""
+    from airloop.data.ingest import batch_id_for
+    from airloop.monitor.checks import load_checks
+    from airloop.store import storage
+
+    batch_id = batch_id_for(raw_uri, storage.sha256(raw_uri))
+    return lambda: next((c for c in load_checks(settings, spec.name) if c["batch_id"] == batch_id), None)
+
+
+def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict], pred_uri: str) -> None:
+    import pandas as pd
+
+    from airloop.model.registry import describe_models
+    from airloop.store import storage
+
+    entry = describe_models([PIPELINE], tracking_uri=settings.tracking_uri)[0]
+    champ = next(v for v in entry["versions"] if v["version"] == entry["champion"])
+    preds = pd.read_parquet(storage.local_path(pred_uri))
+    m = champ["metrics"]
+    out.say("\n=== airloop demo: the loop completed ===")
+    out.say(f"pipeline          {PIPELINE}")
+    out.say(f"champion          v{champ['version']}  (trigger: {champ['trigger']}, created {champ['created']})")
+    out.say(
+        f"champion metrics  pr_auc={m.get('pr_auc', float('nan')):.4f}  roc_auc={m.get('roc_auc', 0):.4f}  "
+        f"log_loss={m.get('log_loss', 0):.4f}  (holdout)"
+    )
+    out.say(f"training data     DVC md5 {champ['data_md5']}")
+    out.say("gate decisions this run:")
+    for d in decisions:
+        out.say(f"  v{d['version']} ({d['trigger']}): {d['gate']} — {d['gate_reason']}")
+    if not decisions:
+        out.say("  none: no batch this run was a reason to retrain")
+    out.say(f"scored batch      {len(preds)} rows → {storage.local_path(pred_uri)}")
+    out.say(
+        f"                  model versions in file: {sorted(preds['model_version'].unique().tolist())}, "
+        f"mean score {preds['score'].mean():.4f}"
+    )
+    out.say(f"Airflow UI        {info['airflow_url']}   login: {info['username']} / {info['password']}")
+    out.say(f"MLflow UI         {info['mlflow_url']}")
+    out.say(f"Model Ops         {info['model_ops_url']}   (champions, gate decisions, drift history; in the UI's nav)")
+    out.say("Next: `.venv/bin/airloop models`, run `make demo` again for another round, `make down` to stop.")

@@ -1,0 +1,535 @@
+"""Reproduce a registered model version: rebuild it from its lineage and say whether it came out bit for bit.
+
+Exports `reproduce` (returns a `Report`) and `parse_overrides` (the CLI's `--set key=value`).
+
+A version's lineage names everything it was built from: the training bytes (the DVC md5 in its `data_md5` tag),
+the spec (`airloop/spec.json` on its MLflow run, whose hash is the `spec_hash` tag) and the exact booster
+parameters (`airloop/params.json`: seed and thread count included). XGBoost's CPU training is deterministic for
+a given seed and thread count, so rebuilding from these must give the registered model's exact bytes and
+predictions; when it does not, the report lists what differed, from the data to the holdout metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airloop.errors import AirloopError, RegistryError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
+
+    from airloop.model.training import FitResult
+    from airloop.settings import Settings
+    from airloop.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
+# Set by the data, not by a person: training derives the class count from the labels.
+FIXED_PARAMS = ("num_class",)
+_ABSENT = "(absent)"
+
+
+@dataclass
+class Difference:
+    """One thing the rebuild did not reproduce: what, its recorded and rebuilt values, and why if known."""
+
+    item: str
+    recorded: Any = None
+    rebuilt: Any = None
+    note: str = ""
+
+    def line(self) -> str:
+        values = "" if self.recorded is None and self.rebuilt is None else f": {self.recorded} → {self.rebuilt}"
+        return f"{self.item}{values}" + (f" ({self.note})" if self.note else "")
+
+
+@dataclass
+class Report:
+    """What `reproduce` found. `identical` means bit for bit: the same predictions and the same model bytes."""
+
+    name: str
+    version: str
+    run_id: str
+    identical: bool
+    predictions_equal: bool
+    model_bytes_equal: bool
+    n_holdout: int
+    rows_differing: int
+    max_abs_diff: float
+    data_md5: str
+    spec_hash: str
+    device: str  # the rebuild's
+    xgboost_version: str  # installed
+    params: dict[str, Any]  # the rebuild's booster parameters
+    overrides: dict[str, Any]
+    metrics: dict[str, dict[str, float | None]]  # holdout metric → recorded, registered (here), rebuilt
+    differences: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        n = len(self.differences)
+        counted = f"{n} difference{'s' if n != 1 else ''}"
+        if self.identical:
+            # e.g. `--set nthread=2` on a small data set: a parameter differs, the model does not
+            return "identical (bit for bit: same predictions, same model bytes)" + (f" despite {counted}" if n else "")
+        return f"different ({counted})"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["verdict"] = self.verdict
+        return _json_safe(out)
+
+    def to_table(self) -> str:
+        lines = [
+            f"{self.name} v{self.version} (run {self.run_id}): {self.verdict}",
+            f"  data       md5 {self.data_md5}",
+            f"  spec       hash {self.spec_hash}",
+            f"  device     {self.device}, nthread {self.params.get('nthread')}, seed {self.params.get('seed')}, "
+            f"xgboost {self.xgboost_version}",
+            f"  holdout    {self.n_holdout} rows, {self.rows_differing} with different predictions"
+            + (f" (max abs diff {self.max_abs_diff:.3g})" if self.rows_differing else ""),
+            f"  model      bytes {'equal' if self.model_bytes_equal else 'differ'}",
+        ]
+        if self.overrides:
+            lines.append("  --set      " + ", ".join(f"{k}={v}" for k, v in self.overrides.items()))
+        if self.metrics:
+            lines.append(f"  {'metric':<10} {'recorded':>10} {'rebuilt':>10}")
+            lines += [f"  {k:<10} {_fmt(v['recorded']):>10} {_fmt(v['rebuilt']):>10}" for k, v in self.metrics.items()]
+        if self.differences:
+            lines.append("differences:")
+            lines += [f"  - {d.line()}" for d in self.differences]
+        if self.notes:
+            lines.append("notes:")
+            lines += [f"  - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`["eta=0.3", "max_depth=4"]` → `{"eta": 0.3, "max_depth": 4}`: each value read as a YAML scalar, so numbers
+    and booleans get the types XGBoost expects."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise AirloopError(f"--set expects KEY=VALUE, got '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise AirloopError(f"--set {key}: '{raw}' is not a YAML scalar") from None
+        if value is None or isinstance(value, (dict, list)):
+            raise AirloopError(f"--set {key}: expects a single value (number, word or boolean), got '{raw}'")
+        out[key] = value
+    return out
+
+
+def reproduce(name: str, version: str, settings: Settings, *, overrides: dict[str, Any] | None = None) -> Report:
+    """Rebuild a registered version from its recorded data, spec and parameters, and compare it with itself.
+
+    Args:
+        name: the registered model (the pipeline's name).
+        version: a version number, or an alias such as `champion`.
+        settings: where MLflow and the DVC remote are.
+        overrides: booster parameters to rebuild with instead of the recorded ones ("what if eta had been 0.3");
+            each shows up as a difference, and the verdict still rests on the predictions alone.
+
+    Returns:
+        The report; `identical` is true only when the rebuilt booster's holdout predictions and saved bytes equal
+        the registered one's.
+
+    Raises:
+        AirloopError: the version, its recipe or its training data cannot be found.
+    """
+    import pandas as pd
+    import xgboost as xgb
+
+    from airloop.data.features import feature_columns
+    from airloop.model import registry, training
+    from airloop.steps import versioner_for
+
+    overrides = dict(overrides or {})
+    fixed = [k for k in overrides if k in FIXED_PARAMS]
+    if fixed:
+        raise AirloopError(f"--set {fixed[0]}: follows the training data's classes and cannot be set")
+    c = registry.client(settings.tracking_uri)
+    mv = _model_version(c, name, version)
+    version, tags = str(mv.version), dict(mv.tags or {})
+    label = f"{name} v{version}"
+    run = _run(c, mv.run_id, label)
+    md5 = tags.get("data_md5")
+    if not md5:
+        raise AirloopError(f"{label} has no data_md5 lineage tag: its training data is unknown")
+    differences: list[Difference] = []
+    notes: list[str] = []
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # The data first: a md5 missing from the remote is the likeliest failure and costs nothing else.
+        path = versioner_for(settings).restore(md5, Path(tmp) / "train.parquet")
+        restored_md5 = _md5(path)
+        frame = pd.read_parquet(path)
+        spec, recorded = _recipe(c, name, version, mv.run_id, tags, settings, tmp, notes)
+        registered, registered_bytes = _registered_model(name, version, settings, tmp)
+    if restored_md5 != md5:
+        differences.append(Difference("data md5", md5, restored_md5, "the restored bytes are not the recorded ones"))
+    if tags.get("n_rows") and int(tags["n_rows"]) != len(frame):
+        differences.append(Difference("training rows", int(tags["n_rows"]), len(frame)))
+    if tags.get("spec_hash") != spec.spec_hash:
+        differences.append(Difference("spec hash", tags.get("spec_hash"), spec.spec_hash, "the recorded spec"))
+    _note_current_spec(spec, settings, notes)
+
+    split = training.split_frame(frame, spec)
+    features = feature_columns(spec)
+    fit_spec, passed = _rebuild_plan(spec, recorded, overrides, tags, notes)
+    fit = training.fit(split, fit_spec, features, passed)
+
+    differences += _param_differences(recorded, fit.params, overrides, notes)
+    differences += _training_differences(recorded, tags, run.data.params, fit, len(split.holdout))
+
+    registered_features = list(registered.feature_names or features)
+    if registered_features != features:
+        differences.append(Difference("features", registered_features, features, "registered model vs recorded spec"))
+    ours = training.predict(fit.booster, split.holdout, features)
+    theirs = training.predict(registered, split.holdout, registered_features)
+    equal, rows, max_diff = _compare_predictions(theirs, ours)
+    if not equal:
+        note = f"{rows} of {len(split.holdout)} holdout rows differ, max abs diff {max_diff:.3g}"
+        differences.append(Difference("predictions", note=note))
+    rebuilt_bytes = _saved_bytes(fit.booster)
+    bytes_equal = rebuilt_bytes == registered_bytes
+    if not bytes_equal:
+        differences.append(Difference("model bytes", note=_bytes_note(registered_bytes, rebuilt_bytes)))
+
+    task = spec.label.task
+    registered_metrics = training.evaluate(registered, split.holdout, registered_features, spec.label.column, task)
+    metrics = _metrics(tags, registered_metrics, fit.metrics)
+    for key, m in metrics.items():
+        if _fmt(m["recorded"]) != _fmt(m["rebuilt"]):
+            rebuilt = None if m["rebuilt"] is None else round(m["rebuilt"], 6)  # the tags' precision
+            differences.append(Difference(f"holdout {key}", m["recorded"], rebuilt))
+    if any(_fmt(m["recorded"]) != _fmt(m["registered"]) for m in metrics.values()):
+        notes.append(
+            "the registered model scores differently on this holdout than when it was registered: "
+            "the holdout rebuilt here is not the one it was scored on"
+        )
+    return Report(
+        name=name,
+        version=version,
+        run_id=mv.run_id,
+        identical=equal and bytes_equal,
+        predictions_equal=equal,
+        model_bytes_equal=bytes_equal,
+        n_holdout=len(split.holdout),
+        rows_differing=rows,
+        max_abs_diff=max_diff,
+        data_md5=md5,
+        spec_hash=spec.spec_hash,
+        device=fit.device,
+        xgboost_version=xgb.__version__,
+        params=dict(fit.params),
+        overrides=overrides,
+        metrics=metrics,
+        differences=differences,
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------------------------- the registry side
+
+
+def _model_version(c: MlflowClient, name: str, version: str) -> ModelVersion:
+    """The version by number or alias; a missing one and an unreachable registry are told apart."""
+    try:
+        return c.get_model_version(name, version) if version.isdigit() else c.get_model_version_by_alias(name, version)
+    except Exception as exc:
+        if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise RegistryError(f"model '{name}' has no version or alias '{version}'") from None
+        raise RegistryError(f"cannot read model '{name}' v{version} from MLflow: {_first_line(exc)}") from None
+
+
+def _run(c: MlflowClient, run_id: str, label: str) -> Run:
+    try:
+        return c.get_run(run_id)
+    except Exception as exc:
+        raise RegistryError(f"{label}: cannot read its MLflow run {run_id}: {_first_line(exc)}") from None
+
+
+@dataclass
+class _Recorded:
+    """The booster parameters a version was trained with. `as_text`: only MLflow's logged strings survive
+    (a version from before params.json), so values compare as text."""
+
+    values: dict[str, Any]
+    as_text: bool = False
+
+
+def _recipe(
+    c: MlflowClient,
+    name: str,
+    version: str,
+    run_id: str,
+    tags: dict[str, str],
+    settings: Settings,
+    tmp: str,
+    notes: list[str],
+) -> tuple[PipelineSpec, _Recorded]:
+    """The recorded spec and parameters; for a version logged before they were recorded, the current spec file
+    stands in only if it hashes to the version's `spec_hash` (then it is the same spec)."""
+    from airloop.model.registry import RECIPE_DIR
+    from airloop.spec import find_spec, parse_spec
+
+    label = f"{name} v{version}"
+    try:
+        present = {Path(a.path).name for a in c.list_artifacts(run_id, RECIPE_DIR)}
+    except Exception as exc:
+        raise RegistryError(f"{label}: cannot list the artifacts of run {run_id}: {_first_line(exc)}") from None
+    if "spec.json" in present:
+        spec = parse_spec(_load_json(c, run_id, f"{RECIPE_DIR}/spec.json", tmp), f"{label} {RECIPE_DIR}/spec.json")
+    else:
+        wanted = tags.get("spec_hash")
+        try:
+            spec = find_spec(name, settings.specs_dir)
+        except AirloopError:
+            spec = None
+        if spec is None or not wanted or spec.spec_hash != wanted:
+            now = f"hashes to {spec.spec_hash}" if spec is not None else "cannot be loaded"
+            raise AirloopError(
+                f"{label}: its recipe is missing (run {run_id} has no {RECIPE_DIR}/spec.json, logged before airloop "
+                f"recorded it) and the spec in {settings.specs_dir} {now}, not the version's {wanted or '(none)'}"
+            )
+        notes.append(f"no recorded spec: used the spec file in {settings.specs_dir}, whose hash matches")
+    if "params.json" in present:
+        return spec, _Recorded(_load_json(c, run_id, f"{RECIPE_DIR}/params.json", tmp))
+    notes.append("no recorded params.json: parameters derived from the spec, compared with the run's logged params")
+    return spec, _Recorded(dict(c.get_run(run_id).data.params), as_text=True)
+
+
+def _load_json(c: MlflowClient, run_id: str, artifact: str, tmp: str) -> Any:
+    try:
+        return json.loads(Path(c.download_artifacts(run_id, artifact, tmp)).read_text())
+    except Exception as exc:
+        raise RegistryError(f"run {run_id}: cannot read {artifact}: {_first_line(exc)}") from None
+
+
+def _registered_model(name: str, version: str, settings: Settings, tmp: str) -> tuple[Any, bytes]:
+    """The registered booster and the exact bytes of its saved model file."""
+    import mlflow
+    import mlflow.artifacts
+    import xgboost as xgb
+    from mlflow.models import Model
+
+    # `models:/` URIs resolve through the process's registry URI whatever `registry_uri=` says (MLflow 3.17):
+    # without this a tracking server's model was looked up in a local ./mlflow.db.
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    try:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}",
+                dst_path=str(Path(tmp) / "registered"),
+                tracking_uri=settings.tracking_uri,
+                registry_uri=settings.tracking_uri,
+            )
+        )
+        model_file = local / Model.load(str(local / "MLmodel")).flavors["xgboost"]["data"]
+    except Exception as exc:
+        raise RegistryError(f"{name} v{version}: cannot download the registered model: {_first_line(exc)}") from None
+    booster = xgb.Booster()
+    booster.load_model(str(model_file))
+    return booster, model_file.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------------ rebuild
+
+
+def _rebuild_plan(
+    spec: PipelineSpec, recorded: _Recorded, overrides: dict[str, Any], tags: dict[str, str], notes: list[str]
+) -> tuple[PipelineSpec, dict[str, Any]]:
+    """The spec and parameter overrides that make `training.fit` train with the recorded parameters.
+
+    `fit` sets the device and thread count from the spec, so those two go into a copy of the spec; every other
+    recorded parameter is laid over the spec's own as an override, which is how a search winner was trained too.
+    """
+    from airloop.model.training import cuda_available
+
+    if recorded.as_text:
+        params: dict[str, Any] = dict(overrides)  # the spec's own, plus what the user asked
+        nthread_text = recorded.values.get("nthread")
+        nthread = int(nthread_text) if nthread_text and nthread_text.isdigit() else 0
+    else:
+        params = {**recorded.values, **overrides}
+        nthread = int(params.get("nthread") or 0)
+    if "nthread" in overrides:
+        nthread = int(overrides["nthread"])
+    if not nthread:
+        notes.append(
+            "the thread count was not recorded: rebuilt with all usable cores; XGBoost's CPU training repeats "
+            "bit for bit only with the same thread count"
+        )
+    requested = str(overrides.get("device") or recorded.values.get("device") or tags.get("device") or "cpu")
+    device = "cuda" if requested == "cuda" and cuda_available() else "cpu"
+    if requested == "cuda":
+        notes.append(
+            "recorded on cuda: "
+            + ("rebuilt on cuda" if device == "cuda" else "no usable GPU here, rebuilt on cpu")
+            + "; XGBoost does not promise bit-identical CUDA training, so differences may come from the device"
+        )
+    model = spec.model.model_copy(update={"device": device, "nthread": nthread})
+    passed = {k: v for k, v in params.items() if k not in ("device", "nthread", *FIXED_PARAMS)}
+    return spec.model_copy(update={"model": model}), passed
+
+
+def _param_differences(
+    recorded: _Recorded, rebuilt: dict[str, Any], overrides: dict[str, Any], notes: list[str]
+) -> list[Difference]:
+    """Each booster parameter whose rebuilt value is not the recorded one (the device is reported on its own)."""
+    values = dict(recorded.values)
+    if recorded.as_text:
+        # A version from before params.json: MLflow's params hold str(value), eval_metric left out, next to
+        # non-booster entries (num_boost_round, n_rows…); compare the booster's parameters that were logged.
+        keys = [k for k in rebuilt if k in values and k != "device"]
+        return [
+            Difference(f"param {k}", values[k], rebuilt[k], "--set" if k in overrides else "")
+            for k in keys
+            if str(rebuilt[k]) != values[k]
+        ]
+    if "eval_metric" not in values and "eval_metric" in rebuilt:
+        # A search winner's record leaves eval_metric out; training then used the task's default, as here.
+        notes.append(f"params.json has no eval_metric: trained with the spec's default, {rebuilt['eval_metric']}")
+        values["eval_metric"] = rebuilt["eval_metric"]
+    out = []
+    for key in dict.fromkeys([*values, *rebuilt]):
+        if key == "device":
+            continue
+        was, now = values.get(key, _ABSENT), rebuilt.get(key, _ABSENT)
+        if was != now:
+            out.append(Difference(f"param {key}", was, now, "--set" if key in overrides else ""))
+    return out
+
+
+def _training_differences(
+    recorded: _Recorded, tags: dict[str, str], run_params: dict[str, str], fit: FitResult, n_holdout: int
+) -> list[Difference]:
+    """Where the rebuild ran or stopped otherwise than the recorded training: device, xgboost version, best
+    iteration (early stopping), holdout size. Each is absent from older versions, and then not compared."""
+    import xgboost as xgb
+
+    out = []
+    device = str(recorded.values.get("device") or tags.get("device") or "cpu")
+    if device != fit.device:
+        out.append(Difference("device", device, fit.device, "no usable GPU here" if device == "cuda" else ""))
+    version = tags.get("xgboost_version")
+    if version and version != xgb.__version__:
+        out.append(Difference("xgboost version", version, xgb.__version__, "recorded → installed"))
+    best = run_params.get("best_iteration")
+    if best is not None and int(best) != fit.best_iteration:
+        out.append(Difference("best_iteration", int(best), fit.best_iteration))
+    rows = run_params.get("n_holdout")
+    if rows is not None and int(rows) != n_holdout:
+        out.append(Difference("holdout rows", int(rows), n_holdout))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- comparing
+
+
+def _compare_predictions(theirs: np.ndarray, ours: np.ndarray) -> tuple[bool, int, float]:
+    """(bit-for-bit equal, rows that differ, largest absolute difference); a multiclass row differs when any of
+    its class probabilities does."""
+    import numpy as np
+
+    if theirs.shape != ours.shape:
+        return False, int(max(len(theirs), len(ours))), float("nan")
+    equal = bool(np.array_equal(theirs, ours))
+    if equal:
+        return True, 0, 0.0
+    diff = (theirs != ours).reshape(len(theirs), -1)
+    rows = int(diff.any(axis=1).sum())
+    return False, rows, float(np.max(np.abs(theirs.astype(float) - ours.astype(float))))
+
+
+def _saved_bytes(booster: Any) -> bytes:
+    """The bytes MLflow's xgboost flavor writes for a booster (`save_model` to a `.json` file)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.json"
+        booster.save_model(str(path))
+        return path.read_bytes()
+
+
+def _bytes_note(registered: bytes, rebuilt: bytes) -> str:
+    """Why the saved models differ, where it is just the xgboost version stamped into the file."""
+    try:
+        a, b = json.loads(registered), json.loads(rebuilt)
+    except ValueError:
+        return "the saved model files differ"
+    va, vb = a.pop("version", None), b.pop("version", None)
+    if a == b and va != vb:
+        return f"only the xgboost version written into the file differs ({va} vs {vb})"
+    return f"the saved model JSON differs ({len(registered)} vs {len(rebuilt)} bytes)"
+
+
+def _metrics(
+    tags: dict[str, str], registered: dict[str, float], rebuilt: dict[str, float]
+) -> dict[str, dict[str, float | None]]:
+    """Each holdout metric the version recorded (its `metric.<name>` tags, 6 decimals), as the registered and
+    the rebuilt model score on the holdout rebuilt here."""
+    out = {}
+    for key, text in tags.items():
+        if key.startswith("metric."):
+            name = key.removeprefix("metric.")
+            out[name] = {"recorded": float(text), "registered": registered.get(name), "rebuilt": rebuilt.get(name)}
+    return out
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _note_current_spec(recorded: PipelineSpec, settings: Settings, notes: list[str]) -> None:
+    """Say so when the spec file has changed since: the version is rebuilt from its recorded spec regardless."""
+    from airloop.spec import find_spec
+
+    try:
+        current = find_spec(recorded.name, settings.specs_dir)
+    except AirloopError:
+        return
+    if current.spec_hash != recorded.spec_hash:
+        notes.append(
+            f"the spec file in {settings.specs_dir} has changed since (hash {current.spec_hash}, recorded "
+            f"{recorded.spec_hash}): rebuilt from the recorded spec"
+        )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.6f}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN as null, so the report is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,142 @@
+"""Model search in MLflow: one parent run per search, one child run per candidate.
+
+The parent run carries the search's lineage (data md5, trigger, spec hash) and, once a winner is chosen, the
+registered model. Each child run holds one candidate: its parameters, its validation metrics and its booster
+(a plain JSON artifact, so the winner is registered as it was trained, not refit). Both are found again by
+tags, so a retried Airflow task resumes its search instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airloop.model.registry import client, experiment_name
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+
+    from airloop.model.training import FitResult
+
+log = logging.getLogger(__name__)
+SEARCH_KEY = "airloop.search_key"  # the orchestrator's unit of work that opened a parent run
+CANDIDATE = "airloop.candidate"  # a child run's candidate index
+PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag: the UI shows child runs under their parent
+RESULT = "airloop.candidate_result"  # a finished child's result, as the search returned it (JSON)
+BOOSTER = "candidate/model.json"
+
+
+def _experiment_id(tracking_uri: str, pipeline: str) -> str:
+    c = client(tracking_uri)
+    exp = c.get_experiment_by_name(experiment_name(pipeline))
+    return exp.experiment_id if exp else c.create_experiment(experiment_name(pipeline))
+
+
+def open_parent(
+    tracking_uri: str, pipeline: str, *, tags: dict[str, str], params: dict[str, Any], search_key: str | None
+) -> str:
+    """The search's parent run: a new one, or the unfinished one an earlier try of `search_key` opened on the
+    same training data."""
+    c = client(tracking_uri)
+    exp = _experiment_id(tracking_uri, pipeline)
+    if search_key:
+        found = c.search_runs(
+            [exp],
+            f"tags.`{SEARCH_KEY}` = '{_quote(search_key)}' and tags.data_md5 = '{tags['data_md5']}'",
+            max_results=1,
+        )
+        if found and found[0].info.status == "RUNNING":
+            log.warning("%s: resuming search run %s of %s", pipeline, found[0].info.run_id, search_key)
+            return found[0].info.run_id
+    run = c.create_run(
+        exp,
+        run_name=f"{pipeline}-{tags.get('trigger', 'search')}-search",
+        tags={**tags, **({SEARCH_KEY: search_key} if search_key else {})},
+    )
+    from mlflow.entities import Param
+
+    c.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    return run.info.run_id
+
+
+def finished_candidate(tracking_uri: str, parent_run_id: str, index: int) -> dict[str, Any] | None:
+    """A candidate an earlier try already trained and logged under this parent (None if none finished)."""
+    c = client(tracking_uri)
+    exp = c.get_run(parent_run_id).info.experiment_id
+    runs = c.search_runs(
+        [exp], f"tags.`{PARENT}` = '{parent_run_id}' and tags.`{CANDIDATE}` = '{index}'", max_results=20
+    )
+    for run in runs:
+        if run.info.status == "FINISHED" and RESULT in run.data.tags:
+            return json.loads(run.data.tags[RESULT])
+    return None
+
+
+def log_candidate(
+    tracking_uri: str, parent_run_id: str, index: int, fit: FitResult, valid: dict[str, float], tags: dict[str, str]
+) -> dict[str, Any]:
+    """One child run for a trained candidate: params, validation metrics, the booster. Returns its result."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    c = client(tracking_uri)
+    exp = c.get_run(parent_run_id).info.experiment_id
+    run = c.create_run(
+        exp, run_name=f"candidate-{index:02d}", tags={**tags, PARENT: parent_run_id, CANDIDATE: str(index)}
+    )
+    run_id = run.info.run_id
+    try:
+        result = {
+            "index": index,
+            "run_id": run_id,
+            "params": dict(fit.params),  # every booster param, eval_metric included: the winner's recipe
+            "valid": {k: v for k, v in valid.items() if math.isfinite(v)},
+            "best_iteration": fit.best_iteration,
+            "device": fit.device,
+            "seconds": round(fit.seconds, 3),
+            "extra": fit.extra,
+        }
+        params = [Param(k, str(v)) for k, v in result["params"].items() if k != "eval_metric"]
+        params.append(Param("best_iteration", str(fit.best_iteration)))  # `device` is among the booster params
+        metrics = [Metric(f"valid_{k}", v, 0, 0) for k, v in result["valid"].items()]
+        metrics.append(Metric("train_seconds", fit.seconds, 0, 0))
+        c.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag(RESULT, json.dumps(result, default=str))])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.json"
+            fit.booster.save_model(str(path))
+            c.log_artifact(run_id, str(path), artifact_path="candidate")
+        c.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        c.set_terminated(run_id, "FAILED")
+        raise
+    return result
+
+
+def load_candidate_booster(tracking_uri: str, run_id: str) -> xgb.Booster:
+    """A candidate's booster exactly as it was trained (its best iteration and airloop attributes included)."""
+    import xgboost as xgb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client(tracking_uri).download_artifacts(run_id, BOOSTER, tmp)
+        booster = xgb.Booster()
+        booster.load_model(path)
+        return booster
+
+
+def record_winner(tracking_uri: str, parent_run_id: str, results: list[dict[str, Any]], winner: dict[str, Any]) -> None:
+    """On the parent run: which child won, and every candidate's validation score as a step series."""
+    from mlflow.entities import Metric, RunTag
+
+    metrics = [Metric(f"search_valid_{k}", v, 0, int(r["index"])) for r in results for k, v in r["valid"].items()]
+    tags = [RunTag("search.best_run_id", winner["run_id"]), RunTag("search.best_index", str(winner["index"]))]
+    c = client(tracking_uri)
+    for i in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics per batch
+        c.log_batch(parent_run_id, metrics=metrics[i : i + 900])
+    c.log_batch(parent_run_id, tags=tags)
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
