@@ -91,7 +91,7 @@ def rate(rows: int, seconds: float) -> str:
 
 
 def load_spec():
-    from airloop.spec import load_spec as _load
+    from airloop.catalog import load_spec as _load
 
     return _load(SPEC_PATH)
 

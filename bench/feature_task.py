@@ -96,6 +96,7 @@ def naive_task(raw_path: Path, out_path: Path) -> None:
 
 def main() -> None:
     args = parser(__doc__.splitlines()[0], rows=1_000_000, repeat=5).parse_args()
+    from airloop import uris
     from airloop.data.datagen import generate
     from airloop.data.features import build_features, feature_columns
     from airloop.data.validation import validate_frame
@@ -108,11 +109,11 @@ def main() -> None:
         tmp = Path(tmp)
         log(f"generating {args.rows:,} rows ...")
         raw_path = tmp / "landing" / "batch.parquet"
-        storage.write_parquet(generate("fraud", rows=args.rows, seed=1, labels=True), storage.to_uri(raw_path))
-        raw_uri = storage.to_uri(raw_path)
+        storage.write_parquet(generate("fraud", rows=args.rows, seed=1, labels=True), uris.to_uri(raw_path))
+        raw_uri = uris.to_uri(raw_path)
         lib_out, naive_out = tmp / "curated" / "lib.parquet", tmp / "curated" / "naive.parquet"
 
-        lib_stages = library_task(spec, raw_uri, storage.to_uri(lib_out))  # warm-up (first-touch costs)
+        lib_stages = library_task(spec, raw_uri, uris.to_uri(lib_out))  # warm-up (first-touch costs)
         naive_task(raw_path, naive_out)
         lib_cols = pd.read_parquet(lib_out).columns
         expected = ["transaction_id", "event_time", "is_fraud", *feature_columns(spec)]
@@ -123,7 +124,7 @@ def main() -> None:
         for i in range(args.repeat):
             for side in ("lib", "naive") if i % 2 == 0 else ("naive", "lib"):
                 if side == "lib":
-                    secs, lib_stages = timed(lambda: library_task(spec, raw_uri, storage.to_uri(lib_out)))
+                    secs, lib_stages = timed(lambda: library_task(spec, raw_uri, uris.to_uri(lib_out)))
                     lib_total.append(secs)
                     for s in STAGES:
                         stages[s].append(lib_stages[s])
@@ -139,7 +140,7 @@ def main() -> None:
         dvc_times = []
         for i in range(max(2, min(args.repeat, 4))):
             rel = f"curated/{spec.name}/batch-{i}.parquet"
-            storage.write_parquet(features.iloc[i:], storage.to_uri(versioner.path(rel)), **CURATED_PARQUET)
+            storage.write_parquet(features.iloc[i:], uris.to_uri(versioner.path(rel)), **CURATED_PARQUET)
             secs, tracked = timed(lambda rel=rel: versioner.track(rel))
             dvc_times.append(secs)
             log(f"dvc track {i + 1}: {secs:.2f} s ({tracked.size / 1e6:.0f} MB, md5 {tracked.md5[:8]})")

@@ -27,10 +27,10 @@ def main() -> int:
 
     import yaml
 
+    from airloop.catalog import parse_spec
     from airloop.data.datagen import generate
     from airloop.data.features import build_features, feature_columns
     from airloop.model.training import choose_device, cuda_available, fit, time_split
-    from airloop.spec import parse_spec
 
     raw = yaml.safe_load((ROOT / "include" / "pipelines" / "fraud_detection.yaml").read_text())
     raw["model"]["early_stopping_rounds"] = None  # same number of rounds on both devices

@@ -92,8 +92,8 @@ phase("airflow.sdk lazy names (dag, task, Asset, ...) + pendulum", sdk_names)
 phase("airflow.triggers.base (watcher trigger base class)", lambda: __import__("airflow.triggers.base"))
 phase("import airloop_airflow.factory (rest)", lambda: __import__("airloop_airflow.factory"))
 import airloop_airflow.factory as f
-specs = phase("load_specs (airloop.spec, pydantic models, YAML, features registry)",
-              lambda: __import__("airloop.spec", fromlist=["load_specs"]).load_specs(f.settings().specs_dir))
+specs = phase("load_specs (airloop.catalog, pydantic models, YAML, features registry)",
+              lambda: __import__("airloop.catalog", fromlist=["load_specs"]).load_specs(f.settings().specs_dir))
 dags = phase("build_dags (3 DAGs per spec)", lambda: [f.build_dags(s) for s in specs])
 print(json.dumps(out))
 """

@@ -69,7 +69,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def _spec(name: str):
-    from airloop.spec import find_spec
+    from airloop.catalog import find_spec
 
     return find_spec(name, settings().specs_dir)
 
@@ -85,6 +85,7 @@ def generate(
     start: Annotated[str | None, typer.Option(help="first timestamp (default: derived from the seed)")] = None,
 ) -> None:
     """Write a realistic synthetic batch (deterministic per seed) as Parquet."""
+    from airloop import uris
     from airloop.data.datagen import generate as gen
     from airloop.store import storage
 
@@ -93,8 +94,8 @@ def generate(
         fail(f"pipeline '{pipeline}' declares no generator")
     df = gen(spec.generator, rows=rows, seed=seed, drift=drift.value, labels=labels, start=start)
     name = f"{pipeline}-s{seed}-{drift.value}{'-labelled' if labels else ''}-{rows}.parquet"
-    uri = storage.write_parquet(df, storage.to_uri(out / name))
-    typer.echo(storage.local_path(uri))
+    uri = storage.write_parquet(df, uris.to_uri(out / name))
+    typer.echo(uris.local_path(uri))
 
 
 @app.command()
@@ -194,8 +195,9 @@ def models(
     format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
 ) -> None:
     """Champion, challenger and every version of each pipeline's model."""
+    from airloop.catalog import load_specs
     from airloop.model.registry import describe_models
-    from airloop.spec import TASK_METRICS, load_specs
+    from airloop.spec import TASK_METRICS
 
     s = settings()
     specs = {sp.name: sp for sp in load_specs(s.specs_dir)}
@@ -280,7 +282,7 @@ def data_pull(
 ) -> None:
     """Restore the exact bytes a model version was trained on (by the DVC md5 in its lineage)."""
     from airloop.model import registry
-    from airloop.steps import versioner_for
+    from airloop.store.versioning import DataVersioner
 
     if "@" not in ref:
         fail(f"expected NAME@ALIAS or NAME@VERSION, got '{ref}'")
@@ -294,7 +296,7 @@ def data_pull(
     md5 = (mv.tags or {}).get("data_md5")
     if not md5:
         fail(f"{name} v{mv.version} has no data_md5 lineage tag")
-    path = versioner_for(s).restore(md5, out / f"{name}-v{mv.version}-{md5}.parquet")
+    path = DataVersioner.from_settings(s).restore(md5, out / f"{name}-v{mv.version}-{md5}.parquet")
     typer.echo(path)
 
 

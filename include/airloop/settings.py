@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airloop.store.storage import join_uri, to_uri
+from airloop.uris import join_uri, to_uri
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airloop.errors import SpecError
@@ -552,8 +550,12 @@ def _describe(error: dict[str, Any], source: str) -> str:
     return f"{source}: field '{_field_path(tuple(loc))}': {msg}"
 
 
-def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
-    """Validate a parsed YAML document into a `PipelineSpec`; errors name the file and the field."""
+def validate_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
+    """Validate a parsed YAML document into a `PipelineSpec`; errors name the file and the field.
+
+    Structure only: whether the features' transforms and functions exist is the catalog's check
+    (`airloop.catalog.parse_spec`), which needs the feature registry this module must not import.
+    """
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a pipeline spec must be a mapping, got {type(data).__name__}")
     try:
@@ -561,49 +563,4 @@ def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
     except ValidationError as exc:
         lines = [_describe(e, source) for e in exc.errors()]
         raise SpecError("\n".join(lines)) from None
-    from airloop.data.features import check_features  # late: keeps spec parsing light for DAG files
-
-    check_features(spec, source)
     return spec
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's multi-line error as one line (problem, where, and what it was parsing), as the CLI prints one line."""
-    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
-    if not problem:
-        return " ".join(str(exc).split())
-    text = problem + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark else "")
-    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    if context:
-        text += f" ({context}" + (f" from line {start.line + 1}, column {start.column + 1}" if start else "") + ")"
-    return text
-
-
-def load_spec(path: str | Path) -> PipelineSpec:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read spec ({exc.strerror})") from None
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C parser: ~8x faster
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
-    spec = parse_spec(data, str(path))
-    if path.stem != spec.name:
-        raise SpecError(f"{path}: field 'name': '{spec.name}' must match the file name '{path.stem}'")
-    return spec
-
-
-def load_specs(directory: str | Path) -> list[PipelineSpec]:
-    """All specs in a directory, sorted by name; one bad file fails the whole load loudly."""
-    return [load_spec(p) for p in sorted(Path(directory).glob("*.y*ml")) if re.match(r".*\.ya?ml$", p.name)]
-
-
-def find_spec(name: str, directory: str | Path) -> PipelineSpec:
-    for ext in ("yaml", "yml"):
-        path = Path(directory) / f"{name}.{ext}"
-        if path.exists():
-            return load_spec(path)
-    known = ", ".join(sorted(p.stem for p in Path(directory).glob("*.y*ml"))) or "none"
-    raise SpecError(f"unknown pipeline '{name}' (known: {known}; looked in {directory})")

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import math
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airloop import uris
 from airloop.data import ingest
 from airloop.errors import AirloopError
 from airloop.store import storage
@@ -18,22 +20,43 @@ from airloop.store.versioning import DataVersioner
 if TYPE_CHECKING:
     from airloop.settings import Settings
     from airloop.spec import PipelineSpec
+    from airloop.store.storage import FileInfo
 
 log = logging.getLogger(__name__)
 
 
-def versioner_for(settings: Settings) -> DataVersioner:
-    options = {}
-    if settings.dvc_remote.startswith("s3://") and settings.s3_endpoint_url:
-        options["endpointurl"] = settings.s3_endpoint_url
-    return DataVersioner(settings.dvc_workspace, settings.dvc_remote, options)
+def git_sha(path: str | Path = ".") -> str:
+    """The commit of the code that trained a model; 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def landing_files(uri: str, pattern: str) -> list[FileInfo]:
+    """What is in a landing zone now: the watcher trigger polls this to notice new deliveries."""
+    return storage.list_files(uri, pattern)
+
+
+def check_drift(spec: PipelineSpec, settings: Settings) -> list[dict[str, Any]] | None:
+    """Drift checks of the curated batches not checked yet; None while there is no champion to compare with."""
+    from airloop.monitor import checks
+
+    return checks.check_pending(spec, settings, DataVersioner.from_settings(settings))
 
 
 def champion_lock(settings: Settings, pipeline: str, **kwargs: Any):
     """The lock every move of a pipeline's `champion` alias holds (gate, promote, rollback), wherever it runs."""
     from airloop.store import locks
 
-    uri = storage.join_uri(settings.area("state", pipeline), "locks", "champion.lock")
+    uri = uris.join_uri(settings.area("state", pipeline), "locks", "champion.lock")
     return locks.exclusive(uri, endpoint_url=settings.s3_endpoint_url, **kwargs)
 
 
@@ -43,7 +66,7 @@ def discover(spec: PipelineSpec, settings: Settings) -> list[str]:
 
 
 def process(spec: PipelineSpec, settings: Settings, raw_uri: str) -> dict[str, Any]:
-    return ingest.process_batch(spec, settings, versioner_for(settings), raw_uri).to_dict()
+    return ingest.process_batch(spec, settings, DataVersioner.from_settings(settings), raw_uri).to_dict()
 
 
 def train(
@@ -88,7 +111,7 @@ def train(
     skipped = _nothing_to_learn(spec, settings, records, trigger)
     if skipped:
         return {"skipped": skipped}
-    data = training.assemble_training_set(spec, records, versioner_for(settings))
+    data = training.assemble_training_set(spec, records, DataVersioner.from_settings(settings))
 
     split = training.split_frame(pd.read_parquet(data.path), spec)
     fit = training.fit(split, spec, feature_columns(spec))
@@ -173,7 +196,7 @@ def prepare_search(
     skipped = _nothing_to_learn(spec, settings, records, trigger)
     if skipped:
         return {"skipped": skipped}
-    data = training.assemble_training_set(spec, records, versioner_for(settings))
+    data = training.assemble_training_set(spec, records, DataVersioner.from_settings(settings))
     candidates = search.candidates(spec)
     metric = search.selection_metric(spec)
     conf = spec.model.search
@@ -227,7 +250,7 @@ def _restored_split(spec: PipelineSpec, settings: Settings, data_md5: str):
     from airloop.model import training
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = versioner_for(settings).restore(data_md5, f"{tmp}/train.parquet")
+        path = DataVersioner.from_settings(settings).restore(data_md5, f"{tmp}/train.parquet")
         return training.split_frame(pd.read_parquet(path), spec)
 
 
@@ -416,10 +439,12 @@ def rollback(spec_name: str, settings: Settings, *, actor: str) -> tuple[str, st
 def score(spec: PipelineSpec, settings: Settings) -> list[dict[str, Any]]:
     from airloop.model.scoring import score_pending
 
-    scored = score_pending(spec, settings, versioner_for(settings), ingest.load_records(settings, spec.name))
+    scored = score_pending(
+        spec, settings, DataVersioner.from_settings(settings), ingest.load_records(settings, spec.name)
+    )
     return [s.__dict__ for s in scored]
 
 
 def land(spec: PipelineSpec, settings: Settings, df, name: str) -> str:
     """Drop a batch into the pipeline's landing zone (demo and tests), written atomically."""
-    return storage.write_parquet(df, storage.join_uri(settings.location(spec.storage.landing), name))
+    return storage.write_parquet(df, uris.join_uri(settings.location(spec.storage.landing), name))

@@ -103,6 +103,6 @@ def _connection(conn_id: str):
 
 
 def spec_named(name: str) -> PipelineSpec:
-    from airloop.spec import find_spec
+    from airloop.catalog import find_spec
 
     return find_spec(name, settings().specs_dir)

@@ -106,7 +106,7 @@ def _drift_tags(context: dict[str, Any], name: str) -> dict[str, str]:
 
 def _lineage(context: dict[str, Any], name: str) -> dict[str, Any]:
     """What a training step records about the run that started it: trigger, code, DAG run, drift evidence."""
-    from airloop.model.registry import git_sha
+    from airloop.steps import git_sha
 
     dag_run = context["dag_run"]
     return {
@@ -452,7 +452,7 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
 
 def build_all(specs_dir: str | None = None) -> dict[str, DAG]:
     """DAGs for every spec in the specs directory. A broken spec fails loudly (an import error in the UI)."""
-    from airloop.spec import load_specs
+    from airloop.catalog import load_specs
 
     out: dict[str, DAG] = {}
     for spec in load_specs(specs_dir or settings().specs_dir):

@@ -30,11 +30,9 @@ class DriftSensor(BaseSensorOperator):
         self.pipeline = pipeline
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        from airloop.monitor import checks
-        from airloop.steps import versioner_for
+        from airloop.steps import check_drift
 
-        where = task_settings()
-        results = checks.check_pending(spec_named(self.pipeline), where, versioner_for(where))
+        results = check_drift(spec_named(self.pipeline), task_settings())
         if results is None:
             self.log.info("%s has no champion yet: nothing to compare with", self.pipeline)
             return False

@@ -39,13 +39,13 @@ class LandingZoneTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airloop.store.storage import list_files
+        from airloop.steps import landing_files
 
         store = self.asset_state_store
         seen: set[str] = set(await store.aget(SEEN_KEY, default=[]) or []) if store is not None else set()
         while True:
             try:
-                files = await asyncio.to_thread(list_files, self.uri, self.pattern)
+                files = await asyncio.to_thread(landing_files, self.uri, self.pattern)
             except Exception as exc:  # an unreachable store must not kill the watcher: retry next poll
                 log.warning("cannot list %s: %s", self.uri, exc)
                 await asyncio.sleep(self.poll_interval)

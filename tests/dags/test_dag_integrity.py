@@ -80,7 +80,7 @@ def test_assets_wire_the_loop(dagbag, spec_path):
     monitor = dagbag.dags[f"{name}__monitor"]
     retrain = dagbag.dags[f"{name}__retrain"]
     assert {a.name for a in _assets(monitor.timetable.asset_condition)} == {f"airloop.{name}.features"}
-    from airloop.spec import load_spec
+    from airloop.catalog import load_spec
 
     stale = {f"airloop.{name}.stale"} if load_spec(spec_path).training.max_model_age else set()
     assert {a.name for a in _assets(retrain.timetable.asset_condition)} == {
@@ -97,7 +97,7 @@ def test_assets_wire_the_loop(dagbag, spec_path):
 
 
 def test_task_graph(dagbag):
-    from airloop.spec import load_spec
+    from airloop.catalog import load_spec
 
     for spec_path in SPECS:
         name = spec_path.stem
@@ -138,7 +138,7 @@ def test_broken_spec_is_an_import_error_naming_the_field(tmp_path):
 
 def test_training_queue_routes_only_training(tmp_path):
     """`training.queue: gpu` sends the train task (both DAGs) to the GPU workers; everything else stays default."""
-    from airloop.spec import load_spec
+    from airloop.catalog import load_spec
     from airloop_airflow.factory import build_dags
 
     data = yaml.safe_load(SPECS[0].read_text())
@@ -163,7 +163,7 @@ def test_model_search_maps_one_task_per_candidate(tmp_path):
     `prepare` returns) → select; only the candidates go to the training queue, at most `parallel` at a time."""
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
-    from airloop.spec import load_spec
+    from airloop.catalog import load_spec
     from airloop_airflow.factory import build_dags
 
     data = yaml.safe_load(SPECS[0].read_text())
@@ -197,7 +197,7 @@ def test_model_search_maps_one_task_per_candidate(tmp_path):
 def test_a_stale_champion_retrains_on_a_daily_check(tmp_path):
     """`training.max_model_age` adds NAME__staleness (@daily), whose task emits `airloop.NAME.stale`; the retrain
     DAG listens to it next to drift and decay, and records the run's trigger as `schedule`."""
-    from airloop.spec import load_spec
+    from airloop.catalog import load_spec
     from airloop_airflow.factory import build_dags, trigger_reason
 
     data = yaml.safe_load(SPECS[0].read_text())

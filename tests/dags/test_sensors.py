@@ -34,9 +34,9 @@ def test_poke_checks_new_batches_once_a_champion_exists(tmp_path, monkeypatch):
     import os
 
     from airloop import steps
+    from airloop.catalog import find_spec
     from airloop.data.datagen import generate
     from airloop.settings import Settings
-    from airloop.spec import find_spec
 
     _env(monkeypatch, tmp_path)
     settings = Settings.from_mapping(os.environ)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from airloop import uris
+from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
 from airloop.dev.demo import RunWatcher, drift_check_of
@@ -21,7 +23,6 @@ from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
 from airloop.model.registry import client, describe_models
 from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
-from airloop.spec import find_spec
 from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -52,7 +53,7 @@ def loop(tmp_path_factory):
         facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag, "runs": runs}
 
         def land(df, name):
-            return storage.write_parquet(df, storage.join_uri(landing, name))
+            return storage.write_parquet(df, uris.join_uri(landing, name))
 
         # Round 1: a clean labelled batch and a broken one (a required column missing) land together.
         before = {k: runs.snapshot(d) for k, d in dag.items()}
@@ -73,11 +74,11 @@ def loop(tmp_path_factory):
 
         # Round 3: the same bytes as round 1 re-delivered under a new name, and a batch to score.
         before = {k: runs.snapshot(d) for k, d in dag.items()}
-        storage.copy(good, storage.join_uri(landing, "round3-redelivered-bytes.parquet"))
+        storage.copy(good, uris.join_uri(landing, "round3-redelivered-bytes.parquet"))
         to_score = land(generate("fraud", rows=3000, seed=14, labels=False), "round3-score.parquet")
         pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
         _wait(lambda: pred if storage.exists(pred) else None)
-        facts["predictions"] = pd.read_parquet(storage.local_path(pred))
+        facts["predictions"] = pd.read_parquet(uris.local_path(pred))
         facts["features_run_3"] = _wait(runs.finished_after(dag["features"], before["features"]))
         facts["train_run_3"] = _wait(runs.finished_after(dag["train"], before["train"]))
         _wait(drift_check_of(settings, spec, to_score))
@@ -198,7 +199,7 @@ def test_broken_batch_is_quarantined_and_raw_kept(loop):
     settings = loop["settings"]
     bad = loop["bad_uri"]
     assert storage.sha256(bad) == loop["bad_sha_before"], "raw batch must never change"
-    quarantine = storage.local_path(settings.area("quarantine", NAME))
+    quarantine = uris.local_path(settings.area("quarantine", NAME))
     reports = list(quarantine.glob("round1-missing-amount-*/report.json"))
     assert len(reports) == 1
     report = json.loads(reports[0].read_text())
@@ -216,8 +217,7 @@ def test_redelivered_batch_is_processed_once(loop):
     states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["features"], run["dag_run_id"])}
     # The score batch may arrive in the same run; the re-deliveries must not be curated a second time.
     records = [
-        json.loads(p.read_text())
-        for p in storage.local_path(loop["settings"].area("state", NAME)).glob("batches/*.json")
+        json.loads(p.read_text()) for p in uris.local_path(loop["settings"].area("state", NAME)).glob("batches/*.json")
     ]
     good = [r for r in records if r["raw_uri"].endswith("round1-good.parquet")]
     assert len(good) == 1 and good[0]["status"] == "curated"
@@ -241,10 +241,10 @@ def test_scoring_uses_the_champion(loop):
 
 
 def test_champion_training_bytes_restore_by_md5(loop, tmp_path):
-    from airloop.steps import versioner_for
+    from airloop.store.versioning import DataVersioner
 
     settings = loop["settings"]
     champ = loop["final"]["champion"]
     md5 = client(settings.tracking_uri).get_model_version(NAME, champ).tags["data_md5"]
-    path = versioner_for(settings).restore(md5, tmp_path / "train.parquet")
+    path = DataVersioner.from_settings(settings).restore(md5, tmp_path / "train.parquet")
     assert hashlib.md5(path.read_bytes()).hexdigest() == md5

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from airloop import uris
+from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
 from airloop.dev.demo import RunWatcher, drift_check_of
@@ -18,7 +20,6 @@ from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
 from airloop.model.registry import client, describe_models
 from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
-from airloop.spec import find_spec
 from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -44,7 +45,7 @@ def retail(tmp_path_factory):
         facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag}
 
         def land(df, name):
-            return storage.write_parquet(df, storage.join_uri(landing, name))
+            return storage.write_parquet(df, uris.join_uri(landing, name))
 
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         land(generate("retail", rows=ROWS, seed=51, labels=True), "r1.parquet")

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airloop import steps
+from airloop import steps, uris
+from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.dev.demo import RunWatcher
 from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
 from airloop.model.registry import client, describe_models
 from airloop.settings import Settings
-from airloop.spec import find_spec
 from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -49,7 +49,7 @@ def stale(tmp_path_factory):
         landing = settings.location(spec.storage.landing)
 
         def land(df, name):
-            return storage.write_parquet(df, storage.join_uri(landing, name))
+            return storage.write_parquet(df, uris.join_uri(landing, name))
 
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         land(generate("retail", rows=3000, seed=61, labels=True), "s1.parquet")

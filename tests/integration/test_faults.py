@@ -26,12 +26,13 @@ from pathlib import Path
 
 import pytest
 
+from airloop import uris
+from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.dev.localstack import AirflowAPI, free_port, poll_until
 from airloop.dev.nativestack import NativeStack
 from airloop.model.registry import client, describe_models
 from airloop.settings import Settings
-from airloop.spec import find_spec
 from airloop.store import storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -172,10 +173,10 @@ def topo(tmp_path_factory, redis_url):
         bad = corpus()
         shas = {}
         for b in bad:
-            uri = storage.write_bytes(storage.join_uri(landing, b.filename), b.data)
+            uri = storage.write_bytes(uris.join_uri(landing, b.filename), b.data)
             shas[uri] = storage.sha256(uri)
         good = storage.write_parquet(
-            generate("fraud", rows=8000, seed=31, labels=True), storage.join_uri(landing, "good.parquet")
+            generate("fraud", rows=8000, seed=31, labels=True), uris.join_uri(landing, "good.parquet")
         )
         uri = settings.tracking_uri
         champion = poll_until(lambda: describe_models([NAME], tracking_uri=uri)[0]["champion"], 420, 2)
@@ -245,7 +246,7 @@ def test_corpus_is_sorted_out_and_v1_trains_on_good_data_only(topo):
     assert records["good.parquet"].batch_id in trained_on
     # The corpus re-delivers one batch's bytes under another name: one record for those bytes, not two.
     (dup,) = [b for b in topo["corpus"] if b.expect == "duplicate"]
-    sha = storage.sha256(storage.join_uri(topo["landing"], dup.filename))
+    sha = storage.sha256(uris.join_uri(topo["landing"], dup.filename))
     assert [r.status for r in load_records(settings, NAME) if r.sha256 == sha] == ["curated"]
 
 

@@ -17,12 +17,13 @@ import pandas as pd
 import pytest
 
 from airloop import steps
+from airloop.catalog import find_spec
 from airloop.data import ingest
 from airloop.data.datagen import generate
 from airloop.data.ingest import BatchRecord
 from airloop.errors import AirloopError
 from airloop.settings import Settings
-from airloop.spec import PipelineSpec, find_spec
+from airloop.spec import PipelineSpec
 from airloop.store import storage
 from airloop.store.versioning import DataVersioner
 
@@ -342,7 +343,7 @@ def test_a_broken_batch_is_rejected_and_quarantined_on_s3(ingested, s3_client):
 def test_a_fresh_workspace_reads_the_curated_batch_through_the_s3_remote(ingested, tmp_path):
     fresh = dataclasses.replace(ingested.settings, dvc_workspace=str(tmp_path / "other-worker"))
     (rec,) = [r for r in ingest.load_records(fresh, NAME) if r.status == "curated"]
-    versioner = steps.versioner_for(fresh)
+    versioner = DataVersioner.from_settings(fresh)
     assert versioner.remote_options == {"endpointurl": fresh.s3_endpoint_url}
 
     frame = ingest.read_curated(rec, versioner)

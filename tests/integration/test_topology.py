@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from airloop import uris
+from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
 from airloop.dev.demo import RunWatcher, drift_check_of
@@ -24,7 +26,6 @@ from airloop.dev.nativestack import BUCKETS, NativeStack, database_url
 from airloop.model.registry import client, describe_models
 from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
-from airloop.spec import find_spec
 from airloop.store import storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -104,7 +105,7 @@ def topology(tmp_path_factory, redis_url):
         facts["landing"] = landing
 
         def land(df, name):
-            return storage.write_parquet(df, storage.join_uri(landing, name))
+            return storage.write_parquet(df, uris.join_uri(landing, name))
 
         # Round 1: a clean labelled batch and a broken one land in the S3 landing bucket → v1 becomes champion.
         before = {k: runs.snapshot(d) for k, d in dag.items()}
@@ -137,7 +138,7 @@ def topology(tmp_path_factory, redis_url):
         before_search = runs.snapshot(search_train)
         storage.write_parquet(
             generate("retail", rows=3000, seed=25, labels=True),
-            storage.join_uri(settings.location(retail.storage.landing), "s1.parquet"),
+            uris.join_uri(settings.location(retail.storage.landing), "s1.parquet"),
         )
         facts["search_run"] = _wait(runs.finished_after(search_train, before_search))
         facts["search_spec"] = retail

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
+from airloop.catalog import load_spec, parse_spec
 from airloop.settings import Settings
-from airloop.spec import PipelineSpec, load_spec, parse_spec
+from airloop.spec import PipelineSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS_DIR = ROOT / "include" / "pipelines"

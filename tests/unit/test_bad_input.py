@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from airloop import steps
+from airloop import steps, uris
 from airloop.data import ingest
 from airloop.data.datagen import generate
 from airloop.data.datagen.bad import DESCRIPTIONS, BadBatch, corpus, markdown_table
@@ -192,17 +192,17 @@ def landed(tmp_path_factory, settings_for, fast_spec, batches) -> Landed:
     """
     root = tmp_path_factory.mktemp("bad-dag")
     settings = settings_for(root)
-    landing = storage.local_path(settings.location(fast_spec.storage.landing))
+    landing = uris.local_path(settings.location(fast_spec.storage.landing))
     landing.mkdir(parents=True)
-    uris = {}
+    raw = {}
     for b in batches.values():
         (landing / b.filename).write_bytes(b.data)
-        uris[b.kind] = storage.to_uri(landing / b.filename)
-    uris[TRAIN_FILE] = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=4242), TRAIN_FILE)
+        raw[b.kind] = uris.to_uri(landing / b.filename)
+    raw[TRAIN_FILE] = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=4242), TRAIN_FILE)
     state = Landed(
-        root, settings, uris, {k: storage.sha256(u) for k, u in uris.items()}, steps.discover(fast_spec, settings)
+        root, settings, raw, {k: storage.sha256(u) for k, u in raw.items()}, steps.discover(fast_spec, settings)
     )
-    kind_of = {uri: kind for kind, uri in uris.items()}
+    kind_of = {uri: kind for kind, uri in raw.items()}
     for uri in state.discovered:  # the DAG maps `process` over discover's list; here one after the other
         kind = kind_of[uri]
         try:
@@ -225,13 +225,13 @@ def test_every_file_is_discovered_and_processed_without_raising(landed):
 
 @pytest.mark.slow
 def test_raw_files_stay_in_landing_unchanged(landed, fast_spec):
-    landing = storage.local_path(landed.settings.location(fast_spec.storage.landing))
-    assert sorted(p.name for p in landing.iterdir()) == sorted(storage.local_path(u).name for u in landed.uris.values())
+    landing = uris.local_path(landed.settings.location(fast_spec.storage.landing))
+    assert sorted(p.name for p in landing.iterdir()) == sorted(uris.local_path(u).name for u in landed.uris.values())
     assert {k: storage.sha256(u) for k, u in landed.uris.items()} == landed.sha_before
 
 
 def _quarantine(rec: BatchRecord) -> Path:
-    return storage.local_path(rec.quarantine_uri)
+    return uris.local_path(rec.quarantine_uri)
 
 
 def _report(rec: BatchRecord) -> tuple[dict[str, Any], str]:
@@ -484,9 +484,9 @@ def test_bad_calls_exit_2_without_traceback(airloop, tmp_path, batches, args, fr
 def _result_cell(batch: BadBatch, run: CliRun, rec: BatchRecord, raw_uri: str) -> str:
     cli = f"`validate` exit {run.rc}"
     if rec.status == "duplicate":
-        return f"{cli} · DAG: duplicate, skipped (same content as `{storage.local_path(rec.reason.split()[-1]).name}`)"
+        return f"{cli} · DAG: duplicate, skipped (same content as `{uris.local_path(rec.reason.split()[-1]).name}`)"
     if rec.status == "rejected":
-        reason = rec.reason.removeprefix(f"{raw_uri}: ").replace(str(storage.local_path(raw_uri)), batch.filename)
+        reason = rec.reason.removeprefix(f"{raw_uri}: ").replace(str(uris.local_path(raw_uri)), batch.filename)
         reason = reason if len(reason) <= 140 else reason[:139] + "…"
         return f"{cli} · DAG: rejected, quarantined whole — {reason}"
     if rec.n_invalid:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from airloop.catalog import load_spec
 from airloop.settings import Settings
-from airloop.spec import load_spec
 
 pytestmark = pytest.mark.unit
 

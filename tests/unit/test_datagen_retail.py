@@ -45,7 +45,7 @@ def big() -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def retail_spec():
     """The retail spec (the shipped copy when there is one), or a skip naming why it does not load."""
-    from airloop.spec import load_spec
+    from airloop.catalog import load_spec
 
     path = next(p for p in SPEC_PATHS if p.exists())
     try:

@@ -13,6 +13,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon as scipy_js
 
+from airloop.catalog import parse_spec
 from airloop.data.datagen import generate
 from airloop.errors import DataError, SpecError
 from airloop.monitor.drift import STATISTICS, auto_method, compare, drift_for_spec, get_statistic
@@ -21,7 +22,6 @@ from airloop.monitor.drift.jensenshannon import _js_categorical, _js_numeric
 from airloop.monitor.drift.ks import _ks
 from airloop.monitor.drift.psi import _psi
 from airloop.monitor.drift.wasserstein import _wasserstein
-from airloop.spec import parse_spec
 
 pytestmark = pytest.mark.unit
 

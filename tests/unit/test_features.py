@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from airloop.catalog import load_spec
 from airloop.data.datagen import generate
 from airloop.data.features import (
     TRANSFORMS,
@@ -26,7 +27,7 @@ from airloop.data.features import (
 )
 from airloop.data.validation import validate_frame
 from airloop.errors import SpecError
-from airloop.spec import ColumnSpec, FeatureSpec, load_spec
+from airloop.spec import ColumnSpec, FeatureSpec
 
 pytestmark = pytest.mark.unit
 

@@ -20,12 +20,14 @@ import pytest
 from sklearn.metrics import f1_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
 
 from airloop import steps
+from airloop.catalog import parse_spec
 from airloop.data.validation import validate_frame
 from airloop.errors import AirloopError, SpecError
 from airloop.model import registry, training
 from airloop.monitor import checks
 from airloop.settings import Settings
-from airloop.spec import DEFAULT_METRIC, METRICS, TASK_METRICS, PipelineSpec, improvement, metric_direction, parse_spec
+from airloop.spec import DEFAULT_METRIC, METRICS, TASK_METRICS, PipelineSpec, improvement, metric_direction
+from airloop.store.versioning import DataVersioner
 
 pytestmark = pytest.mark.unit
 
@@ -275,7 +277,7 @@ def world(request, tmp_path_factory, settings_for) -> World:
             batches[role] = steps.process(spec, settings, steps.land(spec, settings, df, f"{role}.parquet"))
         by_batch = {b["batch_id"]: role for role, b in batches.items()}
         scored = {by_batch[s["batch_id"]]: pd.read_parquet(s["uri"]) for s in steps.score(spec, settings)}
-        found = checks.check_pending(spec, settings, steps.versioner_for(settings))
+        found = checks.check_pending(spec, settings, DataVersioner.from_settings(settings))
         drift = {by_batch[c["batch_id"]]: c for c in found}
         yield World(case, spec, settings, validated, batches, trained, gated, tags, scored, drift)
 

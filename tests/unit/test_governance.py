@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from airloop import steps
+from airloop.catalog import parse_spec
 from airloop.data.features import slice_column
 from airloop.errors import SpecError
 from airloop.model import feature_gain, registry, slices
-from airloop.spec import parse_spec
 
 pytestmark = pytest.mark.unit
 

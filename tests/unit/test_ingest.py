@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airloop import steps
+from airloop import steps, uris
 from airloop.data import ingest
 from airloop.data.datagen import generate
 from airloop.data.features import feature_columns
 from airloop.data.ingest import BatchRecord
 from airloop.settings import Settings
 from airloop.store import storage
+from airloop.store.versioning import DataVersioner
 
 pytestmark = pytest.mark.unit
 
@@ -54,7 +55,7 @@ class Zone:
     pending_after: list[str]
 
     def local(self, uri: str) -> Path:
-        return storage.local_path(uri)
+        return uris.local_path(uri)
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +75,15 @@ def zone(tmp_path_factory, settings_for, spec) -> Zone:
     }
     uris = {name: steps.land(spec, settings, df, name) for name, df in frames.items()}
     # Same bytes as clean.parquet under another name (a re-delivery), and a file that is not Parquet at all.
-    landing = storage.local_path(settings.location(spec.storage.landing))
+    landing = uris.local_path(settings.location(spec.storage.landing))
     (landing / "clean_again.parquet").write_bytes((landing / "clean.parquet").read_bytes())
     (landing / "corrupt.parquet").write_bytes(np.random.default_rng(0).bytes(4096))
     for name in ("clean_again.parquet", "corrupt.parquet"):
-        uris[name] = storage.to_uri(landing / name)
+        uris[name] = uris.to_uri(landing / name)
     sha_before = {name: storage.sha256(uri) for name, uri in uris.items()}
     pending_before = ingest.pending_batches(spec, settings)
 
-    versioner = steps.versioner_for(settings)
+    versioner = DataVersioner.from_settings(settings)
     order = [
         "clean.parquet",
         "clean_again.parquet",
@@ -101,7 +102,7 @@ def _curated(zone: Zone, rec: BatchRecord) -> Path:
 
 
 def _quarantine(rec: BatchRecord) -> Path:
-    return storage.local_path(rec.quarantine_uri)
+    return uris.local_path(rec.quarantine_uri)
 
 
 @pytest.mark.slow
@@ -137,7 +138,7 @@ def test_curated_file_holds_the_features_and_is_versioned(zone, spec):
 @pytest.mark.slow
 def test_record_is_written(zone, spec):
     rec = zone.records["clean.parquet"]
-    path = storage.local_path(zone.settings.area("state", spec.name)) / "batches" / f"{rec.sha256}.json"
+    path = uris.local_path(zone.settings.area("state", spec.name)) / "batches" / f"{rec.sha256}.json"
     assert json.loads(path.read_text()) == rec.to_dict()
 
 
@@ -213,7 +214,7 @@ def test_too_many_bad_rows_rejects_the_batch(zone, spec):
     assert rec.n_rows == ROWS and rec.n_invalid == ROWS // 2 + 1
     quarantine = _quarantine(rec)
     assert sorted(p.name for p in quarantine.iterdir()) == ["mostly_bad.parquet", "report.json"]
-    assert storage.sha256(storage.to_uri(quarantine / "mostly_bad.parquet")) == zone.sha_before["mostly_bad.parquet"]
+    assert storage.sha256(uris.to_uri(quarantine / "mostly_bad.parquet")) == zone.sha_before["mostly_bad.parquet"]
     report = json.loads((quarantine / "report.json").read_text())
     assert report["batch_error"] == rec.reason
     curated_dir = Path(zone.settings.dvc_workspace) / "curated" / spec.name
@@ -227,7 +228,7 @@ def test_corrupt_file_is_rejected(zone):
     assert "cannot read" in rec.reason
     assert rec.n_rows == 0 and rec.curated_path is None
     quarantine = _quarantine(rec)
-    assert storage.sha256(storage.to_uri(quarantine / "corrupt.parquet")) == zone.sha_before["corrupt.parquet"]
+    assert storage.sha256(uris.to_uri(quarantine / "corrupt.parquet")) == zone.sha_before["corrupt.parquet"]
     assert json.loads((quarantine / "report.json").read_text())["batch_error"] == rec.reason
 
 
@@ -268,7 +269,9 @@ def test_load_records_lists_curated_and_rejected_batches(zone, spec):
 
 @pytest.mark.slow
 def test_reprocessing_is_a_duplicate(zone, spec):
-    again = ingest.process_batch(spec, zone.settings, steps.versioner_for(zone.settings), zone.uris["few_bad.parquet"])
+    again = ingest.process_batch(
+        spec, zone.settings, DataVersioner.from_settings(zone.settings), zone.uris["few_bad.parquet"]
+    )
     assert again.status == "duplicate"
     assert again.batch_id == zone.records["few_bad.parquet"].batch_id
 

@@ -13,7 +13,7 @@ from airloop.errors import RegistryError
 from airloop.model import registry
 from airloop.monitor import checks
 from airloop.ops import views
-from airloop.steps import versioner_for
+from airloop.store.versioning import DataVersioner
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 NAME = "fraud_detection"
@@ -33,7 +33,7 @@ def world(tmp_path_factory, settings_for, fast_spec):
         for kind, drift in (("clean", "none"), ("shifted", "covariate")):
             df = generate("fraud", rows=3000, seed=302 if drift == "none" else 303, drift=drift, labels=True)
             steps.process(fast_spec, settings, steps.land(fast_spec, settings, df, f"{kind}.parquet"))
-        found = checks.check_pending(fast_spec, settings, versioner_for(settings))
+        found = checks.check_pending(fast_spec, settings, DataVersioner.from_settings(settings))
         v2 = steps.train(
             fast_spec,
             settings,

@@ -10,7 +10,7 @@ from airloop import steps
 from airloop.data.datagen import generate
 from airloop.model import registry
 from airloop.monitor import checks
-from airloop.steps import versioner_for
+from airloop.store.versioning import DataVersioner
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 NAME = "fraud_detection"
@@ -22,7 +22,7 @@ def world(tmp_path_factory, settings_for, fast_spec):
     settings = settings_for(root)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        versioner = versioner_for(settings)
+        versioner = DataVersioner.from_settings(settings)
         uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=201), "first.parquet")
         steps.process(fast_spec, settings, uri)
         before_champion = checks.check_pending(fast_spec, settings, versioner)
@@ -101,7 +101,7 @@ def test_records_reports_and_mlflow_run(world):
 
 def test_new_data_does_not_retrain_once_a_champion_exists_unless_the_spec_says_so(tmp_path, settings_for, spec_dict):
     """With retrain_on_new_data false (the shipped default) new labelled data after v1 trains nothing: drift does."""
-    from airloop.spec import parse_spec
+    from airloop.catalog import parse_spec
 
     spec_dict["model"].update(device="cpu", num_boost_round=20, early_stopping_rounds=5, nthread=1)
     spec_dict["training"].update(min_rows=100, retrain_on_new_data=False)

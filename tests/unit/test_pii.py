@@ -33,11 +33,13 @@ import pytest
 import yaml
 
 from airloop import steps
+from airloop.catalog import parse_spec
 from airloop.data import ingest, pii
 from airloop.data.validation import validate_frame
 from airloop.errors import AirloopError, SpecError
 from airloop.settings import Settings
-from airloop.spec import PipelineSpec, parse_spec
+from airloop.spec import PipelineSpec
+from airloop.store.versioning import DataVersioner
 
 pytestmark = pytest.mark.unit
 
@@ -286,7 +288,7 @@ def test_reports_name_the_failure_and_mask_the_value(world):
 def test_curated_columns_are_hashed_or_gone(world):
     rec = ingest.load_records(world.settings, NAME)
     first = next(r for r in rec if r.batch_id == world.batches["first"]["batch_id"])
-    curated = ingest.read_curated(first, steps.versioner_for(world.settings))
+    curated = ingest.read_curated(first, DataVersioner.from_settings(world.settings))
     assert not {"full_name", "phone", "loyalty_no"} & set(curated.columns), "drop columns and unused hashes leave"
     raw = world.raw["first"]
     valid = raw.drop(index=[*range(10, 14), *range(20, 24), 30])
@@ -296,7 +298,7 @@ def test_curated_columns_are_hashed_or_gone(world):
 
 @pytest.mark.slow
 def test_the_same_email_in_two_batches_hashes_the_same(world):
-    versioner = steps.versioner_for(world.settings)
+    versioner = DataVersioner.from_settings(world.settings)
     frames = {r.batch_id: ingest.read_curated(r, versioner) for r in ingest.load_records(world.settings, NAME) if r.md5}
     first, second = (frames[world.batches[k]["batch_id"]] for k in ("first", "second"))
     shared = set(first["email"]) & set(second["email"])

@@ -19,12 +19,14 @@ import pandas as pd
 import pytest
 
 from airloop import steps
+from airloop.catalog import parse_spec
 from airloop.data import ingest
 from airloop.data.datagen import generate
 from airloop.errors import RegistryError
 from airloop.model import registry, training
 from airloop.settings import Settings
-from airloop.spec import PipelineSpec, parse_spec
+from airloop.spec import PipelineSpec
+from airloop.store.versioning import DataVersioner
 
 pytestmark = pytest.mark.unit
 
@@ -80,7 +82,9 @@ def _champion(state: Loop) -> str | None:
 
 
 def _holdout(state: Loop, spec: PipelineSpec, version_index: int, tmp_path) -> pd.DataFrame:
-    path = steps.versioner_for(state.settings).restore(state.trained[version_index]["data_md5"], tmp_path / "t.parquet")
+    path = DataVersioner.from_settings(state.settings).restore(
+        state.trained[version_index]["data_md5"], tmp_path / "t.parquet"
+    )
     return training.time_split(pd.read_parquet(path), spec).holdout
 
 
@@ -152,7 +156,7 @@ def test_lineage_tags_on_the_run(state):
 @pytest.mark.slow
 def test_training_data_is_restorable_from_the_lineage(state, tmp_path):
     md5 = _tags(state, "2")["data_md5"]
-    df = pd.read_parquet(steps.versioner_for(state.settings).restore(md5, tmp_path / "train.parquet"))
+    df = pd.read_parquet(DataVersioner.from_settings(state.settings).restore(md5, tmp_path / "train.parquet"))
     assert len(df) == 6000
     assert df["event_time"].is_monotonic_increasing
 
@@ -413,11 +417,11 @@ def test_cli_registry_mistakes_exit_2_with_one_line(state, cli_main, args, messa
 
 
 def test_git_sha_outside_a_checkout(tmp_path):
-    assert registry.git_sha(tmp_path) == "unknown"
+    assert steps.git_sha(tmp_path) == "unknown"
 
 
 def test_git_sha_of_this_checkout():
-    assert re.fullmatch(r"[0-9a-f]{40}", registry.git_sha(Path(__file__).parent))
+    assert re.fullmatch(r"[0-9a-f]{40}", steps.git_sha(Path(__file__).parent))
 
 
 def test_experiment_name():

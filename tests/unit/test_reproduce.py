@@ -20,12 +20,13 @@ import pytest
 import yaml
 
 from airloop import steps
+from airloop.catalog import parse_spec
 from airloop.data.datagen import generate
 from airloop.errors import AirloopError, RegistryError
 from airloop.model import registry, training
 from airloop.model.reproduce import Difference, parse_overrides, reproduce
 from airloop.settings import Settings
-from airloop.spec import PipelineSpec, parse_spec
+from airloop.spec import PipelineSpec
 
 pytestmark = pytest.mark.unit
 

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from airloop.catalog import load_spec
 from airloop.data.features import feature_columns
 from airloop.dev import scaffold
 from airloop.dev.scaffold import ScaffoldError, infer_schema
-from airloop.spec import load_spec
 
 pytestmark = pytest.mark.unit
 

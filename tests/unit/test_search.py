@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from airloop import steps
+from airloop.catalog import parse_spec
 from airloop.data.datagen import generate
 from airloop.errors import AirloopError, SpecError
 from airloop.model import search, search_runs, training
 from airloop.model.registry import client
-from airloop.spec import parse_spec
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +70,7 @@ def test_spec_hash_ignores_an_absent_search():
 
 
 def test_the_shipped_retail_spec_searches():
-    from airloop.spec import load_spec
+    from airloop.catalog import load_spec
 
     spec = load_spec(RETAIL)
     assert spec.model.search is not None and len(search.candidates(spec)) == spec.model.search.trials

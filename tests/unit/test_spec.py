@@ -10,9 +10,9 @@ import pydantic
 import pytest
 import yaml
 
+from airloop.catalog import find_spec, load_spec, load_specs, parse_spec
 from airloop.data.features import TRANSFORMS
 from airloop.errors import SpecError
-from airloop.spec import find_spec, load_spec, load_specs, parse_spec
 
 pytestmark = pytest.mark.unit
 

@@ -9,18 +9,19 @@ import stat
 import pandas as pd
 import pytest
 
+from airloop import uris
 from airloop.store import storage
 
 pytestmark = pytest.mark.unit
 
 
 def test_to_uri_of_an_absolute_path(tmp_path):
-    assert storage.to_uri(tmp_path / "a" / "b.parquet") == f"file://{tmp_path}/a/b.parquet"
+    assert uris.to_uri(tmp_path / "a" / "b.parquet") == f"file://{tmp_path}/a/b.parquet"
 
 
 def test_to_uri_of_a_relative_path_resolves_against_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert storage.to_uri("data/x.parquet") == f"file://{tmp_path.resolve()}/data/x.parquet"
+    assert uris.to_uri("data/x.parquet") == f"file://{tmp_path.resolve()}/data/x.parquet"
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ def test_to_uri_of_a_relative_path_resolves_against_cwd(tmp_path, monkeypatch):
     [("s3://bucket/prefix/", "s3://bucket/prefix"), ("file:///a/b", "file:///a/b"), ("gs://b/x//", "gs://b/x")],
 )
 def test_to_uri_passes_uris_through(uri, expected):
-    assert storage.to_uri(uri) == expected
+    assert uris.to_uri(uri) == expected
 
 
 @pytest.mark.parametrize(
@@ -41,38 +42,38 @@ def test_to_uri_passes_uris_through(uri, expected):
     ],
 )
 def test_join_uri(base, parts, expected):
-    assert storage.join_uri(base, *parts) == expected
+    assert uris.join_uri(base, *parts) == expected
 
 
 def test_local_path_round_trip(tmp_path):
     path = tmp_path / "dir" / "f.parquet"
-    assert storage.local_path(storage.to_uri(path)) == path
-    assert storage.local_path(str(path)) == path
+    assert uris.local_path(uris.to_uri(path)) == path
+    assert uris.local_path(str(path)) == path
 
 
 @pytest.mark.parametrize("name", ["with space", "naïve"])
 def test_local_path_round_trip_with_special_characters(tmp_path, name):
     path = tmp_path / name / "f.parquet"
-    assert storage.local_path(storage.to_uri(path)) == path
+    assert uris.local_path(uris.to_uri(path)) == path
 
 
 def test_local_path_refuses_remote_uris():
     with pytest.raises(ValueError, match="not a local URI"):
-        storage.local_path("s3://bucket/key")
+        uris.local_path("s3://bucket/key")
 
 
 @pytest.mark.parametrize(
     ("uri", "local"), [("/a/b", True), ("file:///a/b", True), ("s3://b/k", False), ("http://h/x", False)]
 )
 def test_is_local(uri, local):
-    assert storage.is_local(uri) is local
+    assert uris.is_local(uri) is local
 
 
 # ---------------------------------------------------------------------------------------------------------- writes
 
 
 def test_write_bytes_creates_parents_and_leaves_no_temp_files(tmp_path):
-    uri = storage.to_uri(tmp_path / "deep" / "er" / "f.bin")
+    uri = uris.to_uri(tmp_path / "deep" / "er" / "f.bin")
     assert storage.write_bytes(uri, b"one") == uri
     storage.write_bytes(uri, b"two")
     assert (tmp_path / "deep" / "er" / "f.bin").read_bytes() == b"two"
@@ -88,21 +89,21 @@ def test_write_bytes_failure_keeps_the_old_file_and_no_temp(tmp_path, monkeypatc
 
     monkeypatch.setattr(storage.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        storage.write_bytes(storage.to_uri(target), b"new")
+        storage.write_bytes(uris.to_uri(target), b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["f.bin"]
 
 
 def test_write_bytes_file_mode_follows_umask_like_write_parquet(tmp_path):
-    storage.write_bytes(storage.to_uri(tmp_path / "a.bin"), b"x")
-    storage.write_parquet(pd.DataFrame({"a": [1]}), storage.to_uri(tmp_path / "b.parquet"))
+    storage.write_bytes(uris.to_uri(tmp_path / "a.bin"), b"x")
+    storage.write_parquet(pd.DataFrame({"a": [1]}), uris.to_uri(tmp_path / "b.parquet"))
     mode = stat.S_IMODE((tmp_path / "a.bin").stat().st_mode)
     assert mode == stat.S_IMODE((tmp_path / "b.parquet").stat().st_mode)
 
 
 def test_write_parquet_round_trip_and_no_temp_files(tmp_path):
     df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", None]})
-    uri = storage.to_uri(tmp_path / "out" / "t.parquet")
+    uri = uris.to_uri(tmp_path / "out" / "t.parquet")
     storage.write_parquet(df, uri)
     pd.testing.assert_frame_equal(storage.read_parquet(uri), df)
     pd.testing.assert_frame_equal(storage.read_parquet(uri, columns=["b"]), df[["b"]])
@@ -112,15 +113,15 @@ def test_write_parquet_round_trip_and_no_temp_files(tmp_path):
 def test_copy_leaves_the_source_untouched(tmp_path):
     src = tmp_path / "src.bin"
     src.write_bytes(b"raw batch")
-    dst = storage.copy(storage.to_uri(src), storage.to_uri(tmp_path / "q" / "copy.bin"))
+    dst = storage.copy(uris.to_uri(src), uris.to_uri(tmp_path / "q" / "copy.bin"))
     assert storage.read_bytes(dst) == b"raw batch"
     assert src.read_bytes() == b"raw batch"
 
 
 def test_exists(tmp_path):
     (tmp_path / "here").write_bytes(b"")
-    assert storage.exists(storage.to_uri(tmp_path / "here"))
-    assert not storage.exists(storage.to_uri(tmp_path / "gone"))
+    assert storage.exists(uris.to_uri(tmp_path / "here"))
+    assert not storage.exists(uris.to_uri(tmp_path / "gone"))
 
 
 # ---------------------------------------------------------------------------------------------------------- listing
@@ -136,19 +137,19 @@ def zone(tmp_path):
 
 
 def test_list_files_skips_hidden_underscore_and_directories(zone):
-    assert [f.name for f in storage.list_files(storage.to_uri(zone))] == ["a.parquet", "b.parquet", "c.csv"]
+    assert [f.name for f in storage.list_files(uris.to_uri(zone))] == ["a.parquet", "b.parquet", "c.csv"]
 
 
 def test_list_files_filters_by_pattern(zone):
-    files = storage.list_files(storage.to_uri(zone), "*.parquet")
+    files = storage.list_files(uris.to_uri(zone), "*.parquet")
     assert [f.name for f in files] == ["a.parquet", "b.parquet"]
     assert [f.size for f in files] == [1, 2]
-    assert files[1].uri == storage.to_uri(zone / "b.parquet")
+    assert files[1].uri == uris.to_uri(zone / "b.parquet")
     assert files[1].mtime == pytest.approx((zone / "b.parquet").stat().st_mtime)
 
 
 def test_list_files_of_a_missing_directory_is_empty(tmp_path):
-    assert storage.list_files(storage.to_uri(tmp_path / "nope"), "*.parquet") == []
+    assert storage.list_files(uris.to_uri(tmp_path / "nope"), "*.parquet") == []
 
 
 # ------------------------------------------------------------------------------------------------------------ hashes
@@ -159,7 +160,7 @@ def test_sha256_is_the_content_hash(tmp_path):
     (tmp_path / "one.bin").write_bytes(data)
     (tmp_path / "two.bin").write_bytes(data)
     (tmp_path / "three.bin").write_bytes(data[:-1] + b"\x00" if data[-1] else data[:-1] + b"\x01")
-    one = storage.sha256(storage.to_uri(tmp_path / "one.bin"))
+    one = storage.sha256(uris.to_uri(tmp_path / "one.bin"))
     assert one == hashlib.sha256(data).hexdigest()
-    assert storage.sha256(storage.to_uri(tmp_path / "two.bin")) == one
-    assert storage.sha256(storage.to_uri(tmp_path / "three.bin")) != one
+    assert storage.sha256(uris.to_uri(tmp_path / "two.bin")) == one
+    assert storage.sha256(uris.to_uri(tmp_path / "three.bin")) != one

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
+from airloop import uris
 from airloop.errors import DataError
 from airloop.store import storage
 
@@ -58,18 +59,18 @@ def batch_id_for(raw_uri: str, sha: str) -> str:
 
 
 def _record_uri(settings: Settings, pipeline: str, sha: str) -> str:
-    return storage.join_uri(settings.area("state", pipeline), "batches", f"{sha}.json")
+    return uris.join_uri(settings.area("state", pipeline), "batches", f"{sha}.json")
 
 
 def _duplicate_uri(settings: Settings, pipeline: str, raw_uri: str) -> str:
     key = hashlib.sha256(raw_uri.encode()).hexdigest()
-    return storage.join_uri(settings.area("state", pipeline), "duplicates", f"{key}.json")
+    return uris.join_uri(settings.area("state", pipeline), "duplicates", f"{key}.json")
 
 
 def load_records(settings: Settings, pipeline: str) -> list[BatchRecord]:
     """Every processed batch of a pipeline, oldest data first."""
     recs = []
-    for f in storage.list_files(storage.join_uri(settings.area("state", pipeline), "batches"), "*.json"):
+    for f in storage.list_files(uris.join_uri(settings.area("state", pipeline), "batches"), "*.json"):
         recs.append(BatchRecord(**json.loads(storage.read_bytes(f.uri))))
     return sorted(recs, key=lambda r: (r.time_min or "", r.processed_at))
 
@@ -88,7 +89,7 @@ def pending_batches(spec: PipelineSpec, settings: Settings) -> list[str]:
     """Raw files in the landing zone whose content has not been processed yet (cheap: names and sizes first)."""
     landing = settings.location(spec.storage.landing)
     seen = {r.raw_uri for r in load_records(settings, spec.name)}
-    for f in storage.list_files(storage.join_uri(settings.area("state", spec.name), "duplicates"), "*.json"):
+    for f in storage.list_files(uris.join_uri(settings.area("state", spec.name), "duplicates"), "*.json"):
         seen.add(json.loads(storage.read_bytes(f.uri))["raw_uri"])
     return [f.uri for f in storage.list_files(landing, spec.storage.pattern) if f.uri not in seen]
 
@@ -117,7 +118,7 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
         return dup
 
     batch_id = batch_id_for(raw_uri, sha)
-    quarantine = storage.join_uri(settings.area("quarantine", spec.name), batch_id)
+    quarantine = uris.join_uri(settings.area("quarantine", spec.name), batch_id)
     try:
         raw = read_table(raw_uri)
     except DataError as exc:
@@ -132,7 +133,7 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
         return _reject(spec, settings, raw_uri, sha, batch_id, quarantine, report, len(raw))
 
     if report.n_invalid_rows:
-        storage.write_parquet(raw.loc[result.invalid_mask], storage.join_uri(quarantine, "rows.parquet"))
+        storage.write_parquet(raw.loc[result.invalid_mask], uris.join_uri(quarantine, "rows.parquet"))
         _write_report(quarantine, raw_uri, report)
         log.warning("batch %s: %d invalid rows quarantined to %s", batch_id, report.n_invalid_rows, quarantine)
 
@@ -140,7 +141,7 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     features = build_features(valid, spec)
     has_labels = spec.label.column in valid.columns and bool(valid[spec.label.column].notna().all())
     rel = f"curated/{spec.name}/{batch_id}.parquet"
-    storage.write_parquet(features, storage.to_uri(versioner.path(rel)), use_dictionary=False)
+    storage.write_parquet(features, uris.to_uri(versioner.path(rel)), use_dictionary=False)
     tracked = versioner.track(rel)
     # Data without a time column has no time range: records then sort by when they were processed.
     times = valid[spec.schema_.time_column] if spec.schema_.time_column else None
@@ -167,13 +168,13 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
 
 def _write_report(quarantine: str, raw_uri: str, report) -> None:
     body = {"raw_uri": raw_uri, **report.to_dict()}
-    storage.write_bytes(storage.join_uri(quarantine, "report.json"), json.dumps(body, indent=2, default=str).encode())
+    storage.write_bytes(uris.join_uri(quarantine, "report.json"), json.dumps(body, indent=2, default=str).encode())
 
 
 def _reject(spec, settings, raw_uri, sha, batch_id, quarantine, report, n_rows) -> BatchRecord:
     """Quarantine a copy of the whole raw batch with its report; the raw file itself stays untouched."""
     name = raw_uri.rstrip("/").rsplit("/", 1)[-1]
-    storage.copy(raw_uri, storage.join_uri(quarantine, name))
+    storage.copy(raw_uri, uris.join_uri(quarantine, name))
     _write_report(quarantine, raw_uri, report)
     record = BatchRecord(
         batch_id,

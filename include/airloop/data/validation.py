@@ -242,12 +242,13 @@ def read_table(uri: str) -> pd.DataFrame:
     """Read a Parquet or CSV batch; any failure becomes a `DataError` with a one-line reason."""
     import pandas as pd
 
+    from airloop import uris
     from airloop.store import storage
 
     name = uri.rsplit("/", 1)[-1].lower()
     try:
-        if storage.is_local(uri):
-            path = storage.local_path(uri)
+        if uris.is_local(uri):
+            path = uris.local_path(uri)
             if not path.exists():
                 raise DataError(f"{path}: no such file")
             if path.is_dir():

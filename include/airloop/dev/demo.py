@@ -117,11 +117,11 @@ def run_demo(root: Path, *, rows: int = 40_000, timeout: int = 600, run_dir: Pat
 def run_loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> bool:
     """Drive one round of the loop on a running stack: bootstrap (if no champion), clean, drifted, to-score."""
     from airloop import steps
+    from airloop.catalog import find_spec
     from airloop.data.datagen import generate
     from airloop.model import registry
     from airloop.model.registry import describe_models
     from airloop.settings import Settings
-    from airloop.spec import find_spec
     from airloop.store import storage
 
     settings = Settings.from_mapping(stack.client_env(), base=stack.root)
@@ -251,12 +251,12 @@ def drift_check_of(settings, spec, raw_uri: str) -> Callable[[], dict[str, Any] 
 def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict], pred_uri: str) -> None:
     import pandas as pd
 
+    from airloop import uris
     from airloop.model.registry import describe_models
-    from airloop.store import storage
 
     entry = describe_models([PIPELINE], tracking_uri=settings.tracking_uri)[0]
     champ = next(v for v in entry["versions"] if v["version"] == entry["champion"])
-    preds = pd.read_parquet(storage.local_path(pred_uri))
+    preds = pd.read_parquet(uris.local_path(pred_uri))
     m = champ["metrics"]
     out.say("\n=== airloop demo: the loop completed ===")
     out.say(f"pipeline          {PIPELINE}")
@@ -271,7 +271,7 @@ def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict
         out.say(f"  v{d['version']} ({d['trigger']}): {d['gate']} — {d['gate_reason']}")
     if not decisions:
         out.say("  none: no batch this run was a reason to retrain")
-    out.say(f"scored batch      {len(preds)} rows → {storage.local_path(pred_uri)}")
+    out.say(f"scored batch      {len(preds)} rows → {uris.local_path(pred_uri)}")
     out.say(
         f"                  model versions in file: {sorted(preds['model_version'].unique().tolist())}, "
         f"mean score {preds['score'].mean():.4f}"

@@ -520,7 +520,7 @@ def missing_count(df: pd.DataFrame) -> pd.Series:
 # Several columns from one function: declare them, and return a DataFrame with exactly those columns.
 #
 # import numpy as np
-# from airloop.data.features import outputs
+# from airloop import outputs
 #
 # @outputs("sin", "cos")
 # def day_of_year(df: pd.DataFrame, period: float = 365.25) -> pd.DataFrame:
@@ -556,9 +556,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airloop.data.features import build_features, feature_columns, resolve_function
-from airloop.spec import PipelineSpec, load_spec
-from airloop.data.validation import validate_frame
+from airloop import PipelineSpec, build_features, feature_columns, load_spec, resolve_function, validate_frame
 
 pytestmark = pytest.mark.unit
 
@@ -669,7 +667,7 @@ def plan(
 
 def _check_loads(text: str, spec_path: Path) -> None:
     """The written spec must load: a failure here is a bug in the inference, said plainly rather than written."""
-    from airloop.spec import parse_spec
+    from airloop.catalog import parse_spec
 
     try:
         parse_spec(yaml.safe_load(text), str(spec_path))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,21 +36,6 @@ def client(tracking_uri: str) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-
-
-def git_sha(path: str | Path = ".") -> str:
-    """The commit of the code that trained a model; 'unknown' outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def experiment_name(pipeline: str) -> str:

@@ -157,7 +157,7 @@ def reproduce(name: str, version: str, settings: Settings, *, overrides: dict[st
 
     from airloop.data.features import feature_columns
     from airloop.model import registry, training
-    from airloop.steps import versioner_for
+    from airloop.store.versioning import DataVersioner
 
     overrides = dict(overrides or {})
     fixed = [k for k in overrides if k in FIXED_PARAMS]
@@ -176,7 +176,7 @@ def reproduce(name: str, version: str, settings: Settings, *, overrides: dict[st
 
     with tempfile.TemporaryDirectory() as tmp:
         # The data first: a md5 missing from the remote is the likeliest failure and costs nothing else.
-        path = versioner_for(settings).restore(md5, Path(tmp) / "train.parquet")
+        path = DataVersioner.from_settings(settings).restore(md5, Path(tmp) / "train.parquet")
         restored_md5 = _md5(path)
         frame = pd.read_parquet(path)
         spec, recorded = _recipe(c, name, version, mv.run_id, tags, settings, tmp, notes)
@@ -286,8 +286,8 @@ def _recipe(
 ) -> tuple[PipelineSpec, _Recorded]:
     """The recorded spec and parameters; for a version logged before they were recorded, the current spec file
     stands in only if it hashes to the version's `spec_hash` (then it is the same spec)."""
+    from airloop.catalog import find_spec, parse_spec
     from airloop.model.registry import RECIPE_DIR
-    from airloop.spec import find_spec, parse_spec
 
     label = f"{name} v{version}"
     try:
@@ -502,7 +502,7 @@ def _md5(path: Path) -> str:
 
 def _note_current_spec(recorded: PipelineSpec, settings: Settings, notes: list[str]) -> None:
     """Say so when the spec file has changed since: the version is rebuilt from its recorded spec regardless."""
-    from airloop.spec import find_spec
+    from airloop.catalog import find_spec
 
     try:
         current = find_spec(recorded.name, settings.specs_dir)

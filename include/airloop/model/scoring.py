@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airloop import uris
 from airloop.store import storage
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class ScoredBatch:
 
 
 def predictions_uri(settings: Settings, spec: PipelineSpec, batch_id: str) -> str:
-    return storage.join_uri(settings.area("predictions", spec.name), f"{batch_id}.parquet")
+    return uris.join_uri(settings.area("predictions", spec.name), f"{batch_id}.parquet")
 
 
 def score_pending(

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airloop import uris
 from airloop.data import ingest
 from airloop.model import registry
 from airloop.store import storage
@@ -33,12 +34,12 @@ log = logging.getLogger(__name__)
 
 
 def _record_uri(settings: Settings, pipeline: str, batch_id: str, suffix: str = "json") -> str:
-    return storage.join_uri(settings.area("state", pipeline), "drift", f"{batch_id}.{suffix}")
+    return uris.join_uri(settings.area("state", pipeline), "drift", f"{batch_id}.{suffix}")
 
 
 def load_checks(settings: Settings, pipeline: str) -> list[dict[str, Any]]:
     """Every drift check of a pipeline, oldest first (the drift history the UI and the retrain trigger read)."""
-    folder = storage.join_uri(settings.area("state", pipeline), "drift")
+    folder = uris.join_uri(settings.area("state", pipeline), "drift")
     checks = [json.loads(storage.read_bytes(f.uri)) for f in storage.list_files(folder, "*.json")]
     return sorted(checks, key=lambda c: c["checked_at"])
 

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
+from airloop import uris
 from airloop.errors import AirloopError
-from airloop.store import storage
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def exclusive(
         endpoint_url: S3 endpoint (MinIO, moto); None uses the environment / AWS.
     """
     owner = owner or default_owner()
-    if storage.is_local(uri):
+    if uris.is_local(uri):
         with _local(uri, timeout, poll):
             yield
     else:
@@ -63,7 +63,7 @@ def exclusive(
 
 @contextmanager
 def _local(uri: str, timeout: float, poll: float) -> Iterator[None]:
-    path = storage.local_path(uri)
+    path = uris.local_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
     with open(path, "a") as fh:

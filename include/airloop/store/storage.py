@@ -12,9 +12,9 @@ import hashlib
 import os
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+
+from airloop.uris import is_local, local_path, to_uri
 
 
 @dataclass(frozen=True)
@@ -23,32 +23,6 @@ class FileInfo:
     name: str
     size: int
     mtime: float
-
-
-def to_uri(path_or_uri: str | Path) -> str:
-    """`/a/b` or `a/b` → `file:///abs/a/b`; URIs pass through unchanged (trailing slash dropped)."""
-    text = str(path_or_uri)
-    if "://" in text:
-        return text.rstrip("/")
-    return Path(text).resolve().as_uri()
-
-
-def join_uri(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
-
-
-def is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
-
-
-def local_path(uri: str) -> Path:
-    """The filesystem path behind a `file://` URI (or a plain path)."""
-    if "://" not in uri:
-        return Path(uri)
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        raise ValueError(f"not a local URI: {uri}")
-    return Path(unquote(parsed.path))  # to_uri percent-encodes (spaces, non-ASCII)
 
 
 def _fs(uri: str, options: dict[str, Any] | None = None, *, fresh: bool = False):

@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airloop.errors import AirloopError
+
+if TYPE_CHECKING:
+    from airloop.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,14 @@ class DataVersioner:
         self.workspace = Path(workspace).resolve()
         self.remote = remote
         self.remote_options = dict(remote_options or {})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DataVersioner:
+        """The deployment's DVC workspace and remote (an S3 remote reaches the settings' endpoint, if any)."""
+        options = {}
+        if settings.dvc_remote.startswith("s3://") and settings.s3_endpoint_url:
+            options["endpointurl"] = settings.s3_endpoint_url
+        return cls(settings.dvc_workspace, settings.dvc_remote, options)
 
     @contextmanager
     def _locked(self) -> Iterator[Any]:

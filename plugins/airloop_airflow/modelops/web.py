@@ -26,7 +26,7 @@ CONFIRM_HEADER = "X-Airloop-Confirm"
 
 
 def _specs() -> list[PipelineSpec]:
-    from airloop.spec import load_specs
+    from airloop.catalog import load_specs
     from airloop_airflow.config import settings
 
     return load_specs(settings().specs_dir)
