@@ -30,7 +30,22 @@ _EXPORTS = {
     "resolve_function": "airloop.data.features",
     "validate_frame": "airloop.data.validation",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AirloopError",
+    "DataError",
+    "PipelineSpec",
+    "Settings",
+    "SpecError",
+    "build_features",
+    "feature_columns",
+    "find_spec",
+    "load_spec",
+    "load_specs",
+    "outputs",
+    "parse_spec",
+    "resolve_function",
+    "validate_frame",
+]
 
 if TYPE_CHECKING:
     from airloop.catalog import find_spec, load_spec, load_specs, parse_spec
