@@ -73,14 +73,14 @@ def zone(tmp_path_factory, settings_for, spec) -> Zone:
         "no_amount.parquet": _clean(16).drop(columns=["amount"]),
         "late.parquet": _clean(15),
     }
-    uris = {name: steps.land(spec, settings, df, name) for name, df in frames.items()}
+    raw = {name: steps.land(spec, settings, df, name) for name, df in frames.items()}
     # Same bytes as clean.parquet under another name (a re-delivery), and a file that is not Parquet at all.
     landing = uris.local_path(settings.location(spec.storage.landing))
     (landing / "clean_again.parquet").write_bytes((landing / "clean.parquet").read_bytes())
     (landing / "corrupt.parquet").write_bytes(np.random.default_rng(0).bytes(4096))
     for name in ("clean_again.parquet", "corrupt.parquet"):
-        uris[name] = uris.to_uri(landing / name)
-    sha_before = {name: storage.sha256(uri) for name, uri in uris.items()}
+        raw[name] = uris.to_uri(landing / name)
+    sha_before = {name: storage.sha256(uri) for name, uri in raw.items()}
     pending_before = ingest.pending_batches(spec, settings)
 
     versioner = DataVersioner.from_settings(settings)
@@ -92,9 +92,9 @@ def zone(tmp_path_factory, settings_for, spec) -> Zone:
         "corrupt.parquet",
         "no_amount.parquet",
     ]
-    records = {name: ingest.process_batch(spec, settings, versioner, uris[name]) for name in order}
-    records["unlabelled.parquet"] = BatchRecord(**steps.process(spec, settings, uris["unlabelled.parquet"]))
-    return Zone(settings, uris, sha_before, frames, records, pending_before, ingest.pending_batches(spec, settings))
+    records = {name: ingest.process_batch(spec, settings, versioner, raw[name]) for name in order}
+    records["unlabelled.parquet"] = BatchRecord(**steps.process(spec, settings, raw["unlabelled.parquet"]))
+    return Zone(settings, raw, sha_before, frames, records, pending_before, ingest.pending_batches(spec, settings))
 
 
 def _curated(zone: Zone, rec: BatchRecord) -> Path:
