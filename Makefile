@@ -1,4 +1,4 @@
-# airloop — the two commands a new user needs are `make demo` and `make test`.
+# airloop — the two commands a new user needs are `make demo` and `make test`; a developer's loop is `make check`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP := $(VENV)/.airloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv lock demo down stack-up stack-down test test-unit test-dags test-integration test-browser browser-deps test-e2e lint format bench clean
+.PHONY: venv lock demo down stack-up stack-down check test test-unit test-dags test-integration test-browser browser-deps test-e2e lint typecheck format bench clean
 
 venv: $(STAMP) ## create/update .venv from the pinned requirements (seconds when up to date)
 
@@ -33,7 +33,10 @@ stack-down: down ## stop what `make stack-up` started
 down: ## stop what `make demo` (or `make stack-up`) started
 	@if [ -x $(VENV)/bin/airloop ]; then $(VENV)/bin/airloop stack down; else echo "nothing to stop"; fi
 
-test: venv lint browser-deps ## everything: unit, DAG integrity, integration (real services), e2e, browser
+check: venv lint typecheck ## the developer's loop (< 3 min): lint, type check, fast unit tests and DAG integrity
+	$(PY) -m pytest -m "(unit and not slow) or dags" $(PYTEST_ARGS)
+
+test: venv lint typecheck browser-deps ## everything: unit, DAG integrity, integration (real services), e2e, browser
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): the suite must not be empty" >&2; fi; \
 	  exit $$rc
@@ -62,6 +65,9 @@ test-e2e: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+typecheck: venv ## mypy over include/ and plugins/ (settings in pyproject.toml)
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -39,12 +39,31 @@ class Result:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+SMOKE_HELP = (
+    "tiny sizes, one round: the same code path in seconds, to show the script still runs (numbers mean nothing)"
+)
+
+
 def parser(description: str, *, rows: int, repeat: int) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--rows", type=int, default=rows, help=f"rows in the generated batch (default {rows:,})")
     p.add_argument("--repeat", type=int, default=repeat, help=f"timed repetitions of each side (default {repeat})")
     p.add_argument("--json", type=Path, default=None, help="also write the result record(s) to this file")
+    p.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     return p
+
+
+def smoke(args: argparse.Namespace, **tiny: Any) -> argparse.Namespace:
+    """With --smoke, replace the sizes in `args` by `tiny` (e.g. rows=2000, repeat=1) and say so on stderr.
+
+    A benchmark that nothing runs rots silently; the test suite runs every script this way (tests/unit/
+    test_bench_smoke.py), so a smoke run must take the same code path as a real one, only on less data.
+    """
+    if getattr(args, "smoke", False):
+        for name, value in tiny.items():
+            setattr(args, name, value)
+        log("smoke run: " + ", ".join(f"{k}={v}" for k, v in tiny.items()) + " (the numbers mean nothing)")
+    return args
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -144,10 +163,15 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def report(results: list[Result], json_path: Path | None) -> None:
-    """Print the results for a human and, with --json, write them for `run_all.py`."""
+def report(results: list[Result], json_path: Path | None, *, smoke: bool = False) -> None:
+    """Print the results for a human and, with --json, write them for `run_all.py`.
+
+    A smoke run's numbers come from tiny inputs: they are printed, but not judged against the goals.
+    """
     for r in results:
-        verdict = {True: "MET", False: "MISSED", None: "info"}[r.met]
+        if smoke:
+            r.met = None
+        verdict = "not judged: smoke run" if smoke else {True: "MET", False: "MISSED", None: "info"}[r.met]
         print(f"\n== {r.benchmark}: {r.display}  (goal {r.goal}: {verdict})")
         for line in r.extras:
             print(f"   - {line}")

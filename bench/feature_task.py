@@ -12,7 +12,7 @@ Context, timed interleaved with it in the same process:
     separately because it is I/O-bound and grows with the file, not the row count. Each call tracks a file with
     new content (as every real batch has), so nothing is deduplicated; the first call also pays `import dvc`.
 
-    .venv/bin/python bench/feature_task.py [--rows N] [--repeat K]
+    .venv/bin/python bench/feature_task.py [--rows N] [--repeat K] [--smoke]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import DOMAINS, RANGES, Result, best, load_spec, log, med, parser, rate, report, spread, timed
+from _common import DOMAINS, RANGES, Result, best, load_spec, log, med, parser, rate, report, smoke, spread, timed
 
 GOAL_ROWS_S = 2_000_000
 STAGES = ("read_table", "validate_frame", "build_features", "write_parquet")
@@ -55,6 +55,8 @@ def library_task(spec, raw_uri: str, out_uri: str) -> dict[str, float]:
 
 
 # The naive chain's element-wise `apply` cannot compare the nullable distance column: it checks the others.
+# The fraud spec's fairness slices group by these raw columns; curated data carries them (`slice__<column>`).
+SLICED = ("country", "customer_age")
 NAIVE_RANGES = {col: bounds for col, bounds in RANGES.items() if col != "distance_from_home_km"}
 
 
@@ -91,14 +93,16 @@ def naive_task(raw_path: Path, out_path: Path) -> None:
     out["txn_count_24h"] = df["txn_count_24h"].astype("float32")
     out["account_age_days"] = df["account_age_days"].astype("float32")
     out["amount_per_txn"] = (df["amount"] / df["txn_count_24h"].replace(0, np.nan)).astype("float32")
+    for col in SLICED:  # raw columns kept for the gate's fairness slices, as the library keeps them
+        out[f"slice__{col}"] = df[col]
     pd.concat([out, dummies], axis=1).to_parquet(out_path, index=False)
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0], rows=1_000_000, repeat=5).parse_args()
+    args = smoke(parser(__doc__.splitlines()[0], rows=1_000_000, repeat=5).parse_args(), rows=2_000, repeat=1)
     from airloop import uris
     from airloop.data.datagen import generate
-    from airloop.data.features import build_features, feature_columns
+    from airloop.data.features import build_features, feature_columns, slice_column
     from airloop.data.validation import validate_frame
     from airloop.store import storage
 
@@ -116,7 +120,8 @@ def main() -> None:
         lib_stages = library_task(spec, raw_uri, uris.to_uri(lib_out))  # warm-up (first-touch costs)
         naive_task(raw_path, naive_out)
         lib_cols = pd.read_parquet(lib_out).columns
-        expected = ["transaction_id", "event_time", "is_fraud", *feature_columns(spec)]
+        sliced = sorted({cut.column for cut in spec.slices.by}) if spec.slices else []
+        expected = ["transaction_id", "event_time", "is_fraud", *feature_columns(spec), *map(slice_column, sliced)]
         if list(lib_cols) != expected:
             raise SystemExit(f"unexpected feature columns: {list(lib_cols)}")
 
@@ -173,7 +178,7 @@ def main() -> None:
             params={"rows": n, "repeat": args.repeat, "stages": stages, "naive": naive_total, "dvc": dvc_times},
         )
     ]
-    report(results, args.json)
+    report(results, args.json, smoke=args.smoke)
 
 
 if __name__ == "__main__":

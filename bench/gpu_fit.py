@@ -4,7 +4,7 @@ Runs `airloop.model.training.fit` (the function the train DAG calls) on generate
 shipped (`device: auto`) and forced to cpu — and prints the device each used, fit time and holdout PR-AUC.
 Needs numpy, pandas, scikit-learn, pyyaml, pydantic and a CUDA build of xgboost; no Airflow, MLflow or DVC.
 
-    python bench/gpu_fit.py --rows 2000000
+    python bench/gpu_fit.py --rows 2000000 [--smoke]
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ sys.path.insert(0, str(ROOT / "include"))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--rounds", type=int, default=300, help="boosting rounds, no early stopping (300)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes: the same code path in seconds, to show the script still runs (numbers mean nothing)",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.rounds = 3_000, 10
+        print("smoke run: 3,000 rows, 10 rounds (the numbers mean nothing)")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
     import yaml
@@ -34,7 +43,7 @@ def main() -> int:
 
     raw = yaml.safe_load((ROOT / "include" / "pipelines" / "fraud_detection.yaml").read_text())
     raw["model"]["early_stopping_rounds"] = None  # same number of rounds on both devices
-    raw["model"]["num_boost_round"] = 300
+    raw["model"]["num_boost_round"] = args.rounds
     t0 = time.perf_counter()
     df = generate("fraud", rows=args.rows, seed=1, labels=True)
     print(f"cuda_available={cuda_available()} choose_device('auto')={choose_device('auto')}")

@@ -10,10 +10,10 @@
 Both run on the CPU (the spec's `device: auto` is pinned to `cpu` for the comparison) with the same params, the same
 number of rounds and the same early stopping on the same validation rows. Headline: (a − b) / b, goal ≤ 10 %.
 
-MLflow logging (`registry.log_model_version` into a SQLite tracking store in a temp dir) is reported as an extra
+MLflow logging (`Registry.log_model_version` into a SQLite tracking store in a temp dir) is reported as an extra
 line so the full task cost is visible; it is not part of the overhead.
 
-    .venv/bin/python bench/train_overhead.py [--rows N] [--repeat K]
+    .venv/bin/python bench/train_overhead.py [--rows N] [--repeat K] [--smoke]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import Result, best, interleaved, load_spec, log, med, parser, report, spread, timed
+from _common import Result, best, interleaved, load_spec, log, med, parser, report, smoke, spread, timed
 
 GOAL = 0.10
 
@@ -56,7 +56,7 @@ def main() -> None:
         help="xgboost threads for both sides (default 0: the spec's, i.e. all cores). On a loaded 2-core machine "
         "multi-threaded training times swing widely; 1 gives steadier ratios",
     )
-    args = p.parse_args()
+    args = smoke(p.parse_args(), rows=3_000, repeat=1)
     import xgboost  # noqa: F401  # imported up front: an import is not training time
 
     from airloop.data.datagen import generate
@@ -123,16 +123,18 @@ def main() -> None:
             import mlflow  # noqa: F401
             import mlflow.xgboost  # noqa: F401
 
-            from airloop.model import registry
+            from airloop.model.registry import Registry
 
             import_s = time.perf_counter() - t0
-            data = TrainingSet(Path(tmp) / "train.parquet", "0" * 32, ["bench-batch"], args.rows)
-            uri = f"sqlite:///{tmp}/mlflow.db"
+            data = TrainingSet(
+                path=Path(tmp) / "train.parquet", md5="0" * 32, batches=["bench-batch"], n_rows=args.rows
+            )
+            registry = Registry(f"sqlite:///{tmp}/mlflow.db")
             log_times = []
             for i in range(2):
                 secs, logged = timed(
                     lambda i=i: registry.log_model_version(
-                        spec, fit, data, split.holdout, tracking_uri=uri, trigger=f"bench{i}", workdir=tmp
+                        spec, fit, data, split.holdout, trigger=f"bench{i}", workdir=tmp
                     )
                 )
                 log_times.append(secs)
@@ -163,7 +165,7 @@ def main() -> None:
             },
         )
     ]
-    report(results, args.json)
+    report(results, args.json, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ A second, "dirty" batch (~1 % of rows broken: out-of-range values, unknown categ
 timed the same way, because Pandera's failure path (failure-case frames) costs more than its success path. Both
 sides' masks are compared on both batches: a benchmark of checks that disagree would measure nothing.
 
-    .venv/bin/python bench/validation.py [--rows N] [--repeat K]
+    .venv/bin/python bench/validation.py [--rows N] [--repeat K] [--smoke]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from _common import DOMAINS, RANGES, Result, best, interleaved, load_spec, log, parser, rate, report, spread
+from _common import DOMAINS, RANGES, Result, best, interleaved, load_spec, log, parser, rate, report, smoke, spread
 
 GOAL = 1.3
 
@@ -123,7 +123,7 @@ def make_dirty(df: pd.DataFrame, seed: int = 7, share: float = 0.01) -> pd.DataF
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0], rows=1_000_000, repeat=7).parse_args()
+    args = smoke(parser(__doc__.splitlines()[0], rows=1_000_000, repeat=7).parse_args(), rows=2_000, repeat=1)
     from airloop.data.datagen import generate
 
     spec = load_spec()
@@ -173,7 +173,7 @@ def main() -> None:
                 params={"rows": len(df), "repeat": args.repeat, "times": times},
             )
         )
-    report(results, args.json)
+    report(results, args.json, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""One set of DAGs (features, train, score) per pipeline spec in include/pipelines/.
+"""Every pipeline spec in include/pipelines/ becomes its DAGs (features, train, score, monitor, retrain; staleness).
 
 Wiring only: the factory lives in plugins/airloop_airflow, the work in the airloop library.
 """

@@ -196,13 +196,13 @@ def models(
 ) -> None:
     """Champion, challenger and every version of each pipeline's model."""
     from airloop.catalog import load_specs
-    from airloop.model.registry import describe_models
-    from airloop.spec import TASK_METRICS
+    from airloop.metrics import TASK_METRICS
+    from airloop.model.registry import Registry
 
     s = settings()
     specs = {sp.name: sp for sp in load_specs(s.specs_dir)}
     names = [name] if name else list(specs)
-    rows = describe_models(names, tracking_uri=s.tracking_uri)
+    rows = Registry.from_settings(s).describe_models(names)
     if format == Fmt.json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -281,18 +281,14 @@ def data_pull(
     out: Annotated[Path, typer.Option(help="directory to restore the training data into")],
 ) -> None:
     """Restore the exact bytes a model version was trained on (by the DVC md5 in its lineage)."""
-    from airloop.model import registry
+    from airloop.model.registry import Registry
     from airloop.store.versioning import DataVersioner
 
     if "@" not in ref:
         fail(f"expected NAME@ALIAS or NAME@VERSION, got '{ref}'")
     name, which = ref.split("@", 1)
     s = settings()
-    c = registry.client(s.tracking_uri)
-    try:
-        mv = c.get_model_version(name, which) if which.isdigit() else c.get_model_version_by_alias(name, which)
-    except Exception:
-        fail(f"model '{name}' has no version or alias '{which}'")
+    mv = Registry.from_settings(s).resolve(name, which)  # an unknown one: RegistryError, one line and exit 2
     md5 = (mv.tags or {}).get("data_md5")
     if not md5:
         fail(f"{name} v{mv.version} has no data_md5 lineage tag")

@@ -1,23 +1,43 @@
 """The loop's steps as plain functions: what each Airflow task calls, and what tests and the CLI call directly.
 
-Inputs and outputs are small JSON-able dicts (URIs, md5s, versions), which is what travels through XCom.
+Inputs and outputs are the records of `airloop.contracts` (URIs, md5s, versions, numbers: never a DataFrame);
+`contracts.to_xcom` / `from_xcom` turn them into what travels through XCom and back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airloop import uris
+from airloop.contracts import (
+    FeatureGains,
+    GateOutcome,
+    Lineage,
+    PreparedSearch,
+    SearchRun,
+    SearchSummary,
+    Skipped,
+    Staleness,
+    Trained,
+    TrialJob,
+    TrialResult,
+    from_xcom,
+)
 from airloop.data import ingest
+from airloop.data.ingest import BatchRecord  # what `process` returns; the DAG glue decodes it from XCom
 from airloop.errors import AirloopError
 from airloop.store import storage
 from airloop.store.versioning import DataVersioner
 
 if TYPE_CHECKING:
+    from airloop.model.scoring import ScoredBatch
+    from airloop.model.training import FitResult
     from airloop.settings import Settings
     from airloop.spec import PipelineSpec
     from airloop.store.storage import FileInfo
@@ -65,142 +85,143 @@ def discover(spec: PipelineSpec, settings: Settings) -> list[str]:
     return ingest.pending_batches(spec, settings)
 
 
-def process(spec: PipelineSpec, settings: Settings, raw_uri: str) -> dict[str, Any]:
-    return ingest.process_batch(spec, settings, DataVersioner.from_settings(settings), raw_uri).to_dict()
+def process(spec: PipelineSpec, settings: Settings, raw_uri: str) -> BatchRecord:
+    return ingest.process_batch(spec, settings, DataVersioner.from_settings(settings), raw_uri)
 
 
 def train(
     spec: PipelineSpec,
     settings: Settings,
+    lineage: Lineage,
     *,
-    trigger: str,
-    git_sha: str = "unknown",
-    extra_tags: dict[str, str] | None = None,
     run_key: str | None = None,
-) -> dict[str, Any]:
+) -> Trained | Skipped:
     """Assemble + version the training set, fit, log and register one model version.
 
-    Returns `{"skipped": reason}` instead of training when there is nothing to learn: the training window is the
-    one the newest version was trained on (e.g. a batch sent only for scoring), or new data arrived while a
-    champion exists and the spec leaves retraining to drift. A manual run always trains.
+    Returns `Skipped` instead of training when there is nothing to learn: the training window is the one the
+    newest version was trained on (e.g. a batch sent only for scoring), or new data arrived while a champion
+    exists and the spec leaves retraining to drift. A manual run always trains.
 
     `run_key` names the orchestrator's unit of work (Airflow: dag id / run id / task id, the same for every try).
     A try that finds a version already registered under its key returns that version instead of training again,
     so a retry after a crash (worker killed after registering) never leaves two versions for one run.
 
-    With `model.search` in the spec the candidates train here one after another (the CLI's path); the DAGs
-    run the same three steps (`prepare_search`, `fit_candidate`, `select_candidate`) as mapped tasks instead.
+    With `model.search` in the spec the trials train here one after another (the CLI's path); the DAGs run the
+    same three steps (`prepare_search`, `fit_trial`, `select_trial`) as mapped tasks instead.
     """
     import pandas as pd
 
     from airloop.data.features import feature_columns
-    from airloop.model import registry, training
+    from airloop.model import training
+    from airloop.model.lineage import RUN_KEY
+    from airloop.model.registry import Registry
 
     done = _registered_before(spec, settings, run_key)
     if done:
         return done
     if spec.model.search is not None:
-        prepared = prepare_search(
-            spec, settings, trigger=trigger, git_sha=git_sha, extra_tags=extra_tags, search_key=run_key
-        )
-        if "skipped" in prepared:
+        prepared = prepare_search(spec, settings, lineage, search_key=run_key)
+        if isinstance(prepared, Skipped):
             return prepared
-        results = [fit_candidate(spec, settings, prepared, c) for c in prepared["candidates"]]
-        return select_candidate(spec, settings, prepared, results, run_key=run_key)
+        results = [fit_trial(spec, settings, job) for job in prepared.jobs()]
+        return select_trial(spec, settings, prepared, results, run_key=run_key)
     records = ingest.load_records(settings, spec.name)
-    skipped = _nothing_to_learn(spec, settings, records, trigger)
+    skipped = _nothing_to_learn(spec, settings, records, lineage.trigger)
     if skipped:
-        return {"skipped": skipped}
+        return skipped
     data = training.assemble_training_set(spec, records, DataVersioner.from_settings(settings))
 
     split = training.split_frame(pd.read_parquet(data.path), spec)
     fit = training.fit(split, spec, feature_columns(spec))
-    logged = registry.log_model_version(
+    logged = Registry.from_settings(settings).log_model_version(
         spec,
         fit,
         data,
         split.holdout,
-        tracking_uri=settings.tracking_uri,
-        trigger=trigger,
-        git=git_sha,
-        extra_tags={**(extra_tags or {}), **({registry.RUN_KEY: run_key} if run_key else {})},
+        trigger=lineage.trigger,
+        git=lineage.git_sha,
+        extra_tags={**lineage.extra_tags, **({RUN_KEY: run_key} if run_key else {})},
     )
     return _trained(spec, logged, data, fit)
 
 
-def _registered_before(spec: PipelineSpec, settings: Settings, run_key: str | None) -> dict[str, Any] | None:
+def _registered_before(spec: PipelineSpec, settings: Settings, run_key: str | None) -> Trained | None:
     """The version an earlier try of this unit of work registered (then this try returns it), else None."""
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
     if not run_key:
         return None
-    done = registry.version_for_run_key(spec.name, run_key, tracking_uri=settings.tracking_uri)
-    if done:
-        log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, done["version"])
-    return done
+    done = Registry.from_settings(settings).version_for_run_key(spec.name, run_key)
+    if not done:
+        return None
+    trained = from_xcom(Trained, done)
+    log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, trained.version)
+    return trained
 
 
-def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any], trigger: str) -> str | None:
+def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any], trigger: str) -> Skipped | None:
     """Why training would learn nothing new (see `train`), or None when it should train."""
-    from airloop.model import registry, training
+    from airloop.model import training
+    from airloop.model.registry import CHAMPION, Registry
 
+    registry = Registry.from_settings(settings)
     if trigger == "new_data" and not spec.training.retrain_on_new_data:
-        champion = registry.version_tags(spec.name, registry.CHAMPION, tracking_uri=settings.tracking_uri)
+        champion = registry.version_tags(spec.name, CHAMPION)
         if champion:
-            return (
-                f"champion v{champion['version']} exists and training.retrain_on_new_data is false: "
+            return Skipped(
+                reason=f"champion v{champion['version']} exists and training.retrain_on_new_data is false: "
                 "retraining is drift-driven"
             )
     if trigger != "manual":
         window = ",".join(r.batch_id for r in training.training_window(spec, records))
-        newest = registry.latest_version_tags(spec.name, tracking_uri=settings.tracking_uri)
+        newest = registry.latest_version_tags(spec.name)
         if window and newest.get("training_batches") == window:
-            return f"no new labelled batch since v{newest['version']}: nothing new to learn"
+            return Skipped(reason=f"no new labelled batch since v{newest['version']}: nothing new to learn")
     return None
 
 
-def _trained(spec: PipelineSpec, logged: Any, data: Any, fit: Any) -> dict[str, Any]:
-    """What a training step returns through XCom: the version, its data, device and holdout metrics."""
-    from airloop.spec import TASK_METRICS
+def _trained(spec: PipelineSpec, logged: Any, data: Any, fit: Any, search: SearchSummary | None = None) -> Trained:
+    """What a training step returns: the version, its data, device and holdout metrics."""
+    from airloop.metrics import TASK_METRICS
 
-    return {
-        "version": logged.version,
-        "run_id": logged.run_id,
-        "data_md5": data.md5,
-        "device": fit.device,
-        "batches": data.batches,
-        "n_rows": data.n_rows,
-        "metrics": {k: v for k, v in fit.metrics.items() if k in TASK_METRICS[spec.label.task]},
-    }
+    return Trained(
+        version=logged.version,
+        run_id=logged.run_id,
+        data_md5=data.md5,
+        device=fit.device,
+        batches=tuple(data.batches),
+        n_rows=data.n_rows,
+        metrics={k: v for k, v in fit.metrics.items() if k in TASK_METRICS[spec.label.task]},
+        search=search,
+    )
 
 
 def prepare_search(
     spec: PipelineSpec,
     settings: Settings,
+    lineage: Lineage,
     *,
-    trigger: str,
-    git_sha: str = "unknown",
-    extra_tags: dict[str, str] | None = None,
     search_key: str | None = None,
-) -> dict[str, Any]:
-    """A model search's first step: version the training set once, open the MLflow parent run, list candidates.
+) -> PreparedSearch | Skipped:
+    """A model search's first step: version the training set once, open the MLflow parent run, list the trials.
 
-    Every candidate then trains on these exact bytes (restored by md5 wherever its task runs) with the same
-    split, so candidates differ only in their parameters. Returns `{"skipped": reason}` like `train`.
+    Every trial then trains on these exact bytes (restored by md5 wherever its task runs) with the same split,
+    so trials differ only in their parameters. Returns `Skipped` like `train`.
     """
     import json
 
-    from airloop.model import registry, search, search_runs, training
+    from airloop.model import search, search_runs, training
+    from airloop.model.lineage import lineage_tags
 
     records = ingest.load_records(settings, spec.name)
-    skipped = _nothing_to_learn(spec, settings, records, trigger)
+    skipped = _nothing_to_learn(spec, settings, records, lineage.trigger)
     if skipped:
-        return {"skipped": skipped}
+        return skipped
     data = training.assemble_training_set(spec, records, DataVersioner.from_settings(settings))
-    candidates = search.candidates(spec)
+    trials = search.trials(spec)
     metric = search.selection_metric(spec)
     conf = spec.model.search
-    tags = registry.lineage_tags(spec, data, trigger=trigger, git=git_sha, extra_tags=extra_tags)
+    tags = lineage_tags(spec, data, trigger=lineage.trigger, git=lineage.git_sha, extra_tags=lineage.extra_tags)
     parent = search_runs.open_parent(
         settings.tracking_uri,
         spec.name,
@@ -208,37 +229,21 @@ def prepare_search(
         params={
             "search.strategy": conf.strategy if conf else "none",
             "search.metric": f"valid_{metric}",
-            "search.candidates": len(candidates),
+            "search.trials": len(trials),
             "search.space": json.dumps(conf.model_dump(mode="json")["space"] if conf else {}, sort_keys=True)[:6000],
         },
         search_key=search_key,
     )
-    log.info("%s: searching %d candidates by valid %s (run %s)", spec.name, len(candidates), metric, parent)
-    return {
-        "data_md5": data.md5,
-        "batches": data.batches,
-        "n_rows": data.n_rows,
-        "parent_run_id": parent,
-        "trigger": trigger,
-        "git_sha": git_sha,
-        "extra_tags": dict(extra_tags or {}),
-        "metric": metric,
-        "candidates": candidates,
-    }
-
-
-def search_jobs(prepared: dict[str, Any]) -> list[dict[str, Any]]:
-    """A prepared search as one job per candidate (what an orchestrator maps a training task over): each job
-    holds the search's shared facts (data md5, parent run, lineage) and its candidate."""
-    shared = {k: v for k, v in prepared.items() if k != "candidates"}
-    return [{"search": shared, "candidate": c} for c in prepared["candidates"]]
-
-
-def search_from_jobs(jobs: list[dict[str, Any]]) -> dict[str, Any]:
-    """`search_jobs` undone: the prepared search, candidates included."""
-    if not jobs:
-        raise AirloopError("a model search without candidates: nothing to select from")
-    return {**jobs[0]["search"], "candidates": [j["candidate"] for j in jobs]}
+    log.info("%s: searching %d trials by valid %s (run %s)", spec.name, len(trials), metric, parent)
+    run = SearchRun(
+        data_md5=data.md5,
+        batches=tuple(data.batches),
+        n_rows=data.n_rows,
+        parent_run_id=parent,
+        lineage=lineage,
+        metric=metric,
+    )
+    return PreparedSearch(run=run, trials=tuple(trials))
 
 
 def _restored_split(spec: PipelineSpec, settings: Settings, data_md5: str):
@@ -254,121 +259,126 @@ def _restored_split(spec: PipelineSpec, settings: Settings, data_md5: str):
         return training.split_frame(pd.read_parquet(path), spec)
 
 
-def fit_candidate(
-    spec: PipelineSpec, settings: Settings, prepared: dict[str, Any], candidate: dict[str, Any]
-) -> dict[str, Any]:
-    """Train one search candidate on the search's training set; log it as a child run. Scored on validation
-    only (see `training.fit`). A candidate an earlier try finished is returned as it was, not trained again."""
+def fit_trial(spec: PipelineSpec, settings: Settings, job: TrialJob) -> TrialResult:
+    """Train one search trial on the search's training set; log it as a child run. Scored on validation only
+    (see `training.fit`). A trial an earlier try finished is returned as it was, not trained again."""
     from airloop.data.features import feature_columns
     from airloop.model import search_runs, training
 
-    parent, index = prepared["parent_run_id"], int(candidate["index"])
-    done = search_runs.finished_candidate(settings.tracking_uri, parent, index)
+    run, trial = job.run, job.trial
+    done = search_runs.finished_trial(settings.tracking_uri, run.parent_run_id, trial.index)
     if done:
-        log.warning("%s: candidate %d was finished by an earlier try: reusing it", spec.name, index)
+        log.warning("%s: trial %d was finished by an earlier try: reusing it", spec.name, trial.index)
         return done
-    split = _restored_split(spec, settings, prepared["data_md5"])
+    split = _restored_split(spec, settings, run.data_md5)
     features = feature_columns(spec)
-    fit = training.fit(split, spec, features, candidate["params"], score_holdout=False)
+    fit = training.fit(split, spec, features, trial.params, score_holdout=False)
     valid = training.evaluate(fit.booster, split.valid, features, spec.label.column, spec.label.task)
-    tags = {"pipeline": spec.name, "data_md5": prepared["data_md5"], "trigger": prepared["trigger"]}
-    result = search_runs.log_candidate(settings.tracking_uri, parent, index, fit, valid, tags)
-    metric = prepared["metric"]
-    log.info("%s: candidate %d %s → valid %s %s", spec.name, index, candidate["params"], metric, valid.get(metric))
+    tags = {"pipeline": spec.name, "data_md5": run.data_md5, "trigger": run.lineage.trigger}
+    result = search_runs.log_trial(settings.tracking_uri, run.parent_run_id, trial.index, fit, valid, tags)
+    log.info("%s: trial %d %s → valid %s %s", spec.name, trial.index, trial.params, run.metric, valid.get(run.metric))
     return result
 
 
-def select_candidate(
+def select_trial(
     spec: PipelineSpec,
     settings: Settings,
-    prepared: dict[str, Any],
-    results: list[dict[str, Any]],
+    prepared: PreparedSearch,
+    results: Sequence[TrialResult],
     *,
     run_key: str | None = None,
-) -> dict[str, Any]:
-    """The search's last step: the best candidate by validation metric, scored on the holdout once, logged in
-    the parent run with full lineage and registered (it then goes to the gate like any challenger)."""
-    from airloop.data.features import feature_columns
-    from airloop.model import registry, search, search_runs, training
+) -> Trained:
+    """The search's last step: the best trial by validation metric, scored on the holdout once, logged in the
+    parent run with full lineage and registered (it then goes to the gate like any challenger)."""
+    from airloop.model import search, search_runs, training
+    from airloop.model.lineage import RUN_KEY
+    from airloop.model.registry import Registry
 
     done = _registered_before(spec, settings, run_key)
     if done:
         return done
-    results = list(results)
-    metric = prepared["metric"]
-    winner = search.best(results, metric)
-    booster = search_runs.load_candidate_booster(settings.tracking_uri, winner["run_id"])
-    split = _restored_split(spec, settings, prepared["data_md5"])
-    features = feature_columns(spec)
-    metrics = training.evaluate(booster, split.holdout, features, spec.label.column, spec.label.task)
-    metrics.update({f"valid_{k}": float(v) for k, v in winner["valid"].items()})
-    metrics["train_seconds"] = float(winner["seconds"])
-    fit = training.FitResult(
-        booster,
-        winner["device"],
-        int(winner["best_iteration"]),
-        metrics,
-        dict(winner["params"]),
-        features,
-        float(winner["seconds"]),
-        {**winner["extra"], "search_best_index": winner["index"], "search_candidates": len(results)},
-    )
-    data = training.TrainingSet(Path(), prepared["data_md5"], list(prepared["batches"]), int(prepared["n_rows"]))
-    search_runs.record_winner(settings.tracking_uri, prepared["parent_run_id"], results, winner)
-    logged = registry.log_model_version(
+    run, results = prepared.run, list(results)
+    winner = search.best(results, run.metric)
+    fit, holdout = _winner_fit(spec, settings, run, winner, len(results))
+    data = training.TrainingSet(Path(), run.data_md5, list(run.batches), run.n_rows)
+    search_runs.record_winner(settings.tracking_uri, run.parent_run_id, results, winner)
+    logged = Registry.from_settings(settings).log_model_version(
         spec,
         fit,
         data,
-        split.holdout,
-        tracking_uri=settings.tracking_uri,
-        trigger=prepared["trigger"],
-        git=prepared["git_sha"],
+        holdout,
+        trigger=run.lineage.trigger,
+        git=run.lineage.git_sha,
         extra_tags={
-            **prepared["extra_tags"],
-            "search.best_run_id": winner["run_id"],
-            "search.candidates": str(len(results)),
-            **({registry.RUN_KEY: run_key} if run_key else {}),
+            **run.lineage.extra_tags,
+            "search.best_run_id": winner.run_id,
+            "search.trials": str(len(results)),
+            **({RUN_KEY: run_key} if run_key else {}),
         },
-        run_id=prepared["parent_run_id"],
+        run_id=run.parent_run_id,
     )
+    best_score = winner.valid[run.metric]
     log.info(
-        "%s: candidate %d of %d won (valid %s %s) → v%s",
+        "%s: trial %d of %d won (valid %s %s) → v%s",
         spec.name,
-        winner["index"],
+        winner.index,
         len(results),
-        metric,
-        winner["valid"][metric],
+        run.metric,
+        best_score,
         logged.version,
     )
-    out = _trained(spec, logged, data, fit)
-    out["search"] = {
-        "candidates": len(results),
-        "best_index": winner["index"],
-        "best_run_id": winner["run_id"],
-        "metric": f"valid_{metric}",
-        "best_score": winner["valid"][metric],
-        "params": {k: winner["params"].get(k) for k in _searched_keys(prepared)},
-    }
-    return out
+    summary = SearchSummary(
+        trials=len(results),
+        best_index=winner.index,
+        best_run_id=winner.run_id,
+        metric=f"valid_{run.metric}",
+        best_score=best_score,
+        params={k: winner.params.get(k) for k in prepared.searched_keys()},
+    )
+    return _trained(spec, logged, data, fit, search=summary)
 
 
-def _searched_keys(prepared: dict[str, Any]) -> list[str]:
-    """The parameters a search varied (the keys its candidates override)."""
-    return sorted({k for c in prepared["candidates"] for k in c["params"]})
+def _winner_fit(
+    spec: PipelineSpec, settings: Settings, run: SearchRun, winner: TrialResult, n_trials: int
+) -> tuple[FitResult, Any]:
+    """The winning trial's booster as it was trained, scored once on the holdout: the fit to register, and the
+    holdout it was scored on."""
+    from airloop.data.features import feature_columns
+    from airloop.model import search_runs, training
+
+    booster = search_runs.load_trial_booster(settings.tracking_uri, winner.run_id)
+    split = _restored_split(spec, settings, run.data_md5)
+    features = feature_columns(spec)
+    metrics = training.evaluate(booster, split.holdout, features, spec.label.column, spec.label.task)
+    metrics.update({f"valid_{k}": float(v) for k, v in winner.valid.items()})
+    metrics["train_seconds"] = float(winner.seconds)
+    fit = training.FitResult(
+        booster,
+        winner.device,
+        int(winner.best_iteration),
+        metrics,
+        dict(winner.params),
+        features,
+        float(winner.seconds),
+        {**winner.extra, "search_best_index": winner.index, "search_trials": n_trials},
+    )
+    return fit, split.holdout
 
 
-def test_features(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:
+def measure_feature_gain(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> FeatureGains:
     """The feature-importance test: refit without each candidate feature on the version's own split, with its
     exact parameters, and record on the version whether each adds predictive power (the gate may require it)."""
-    from airloop.model import feature_gain, registry
+    from airloop.model import feature_gain
+    from airloop.model.registry import Registry
 
-    c = registry.client(settings.tracking_uri)
+    registry = Registry.from_settings(settings)
+    c = registry.client
     mv = c.get_model_version(spec.name, version)
     metric = spec.gate.metric
     tags = mv.tags or {}
     if f"metric.{metric}" not in tags:
         raise AirloopError(f"{spec.name} v{version}: no holdout {metric} recorded to compare against")
-    params = registry.recorded(spec.name, version, "params", tracking_uri=settings.tracking_uri)
+    params = registry.recorded(spec.name, version, "params")
     split = _restored_split(spec, settings, data_md5)
     gains = feature_gain.feature_gain(spec, split, params, float(tags[f"metric.{metric}"]))
     for key, value in feature_gain.tags(gains).items():
@@ -376,10 +386,10 @@ def test_features(spec: PipelineSpec, settings: Settings, *, version: str, data_
     for name, g in gains.items():
         if math.isfinite(g["gain"]):
             c.log_metric(mv.run_id, f"{feature_gain.TAG}.{name}", g["gain"])
-    return {"version": version, "metric": metric, "features": gains}
+    return FeatureGains(version=version, metric=metric, features=gains)
 
 
-def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = None) -> dict[str, Any]:
+def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = None) -> Staleness:
     """How old the champion is against `training.max_model_age`: `stale` when it is older.
 
     Age counts from when the champion version was registered (trained), not from when it was promoted: a model
@@ -387,62 +397,59 @@ def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = Non
     """
     import time
 
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
     limit = spec.training.max_model_age_seconds
-    c = registry.client(settings.tracking_uri)
-    current = registry.champion_version(spec.name, settings.tracking_uri)
+    registry = Registry.from_settings(settings)
+    current = registry.champion_version(spec.name)
     if limit is None or current is None:
         why = "no max_model_age in the spec" if limit is None else "no champion yet"
-        return {"stale": False, "reason": why, "champion_version": current}
-    created = c.get_model_version(spec.name, current).creation_timestamp / 1000
+        return Staleness(stale=False, reason=why, champion_version=current)
+    created = registry.resolve(spec.name, current).creation_timestamp / 1000
     age = (time.time() if now is None else now) - created
     stale = age > limit
     reason = (
         f"champion v{current} is {age / 86400:.1f} days old, "
         f"{'older' if stale else 'not older'} than max_model_age {spec.training.max_model_age}"
     )
-    return {
-        "stale": stale,
-        "reason": reason,
-        "champion_version": current,
-        "age_seconds": round(age, 1),
-        "max_age_seconds": limit,
-    }
+    return Staleness(
+        stale=stale, reason=reason, champion_version=current, age_seconds=round(age, 1), max_age_seconds=limit
+    )
 
 
-def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> dict[str, Any]:
+def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> GateOutcome:
     """Rebuild the challenger's exact holdout from its versioned training set, then gate."""
-    from airloop.model import registry
+    from airloop.model.gate import gate_and_promote
+    from airloop.model.registry import Registry
 
     holdout = _restored_split(spec, settings, data_md5).holdout
     with champion_lock(settings, spec.name):
-        return registry.gate_and_promote(spec, version, holdout, tracking_uri=settings.tracking_uri).to_dict()
+        decision = gate_and_promote(Registry.from_settings(settings), spec, version, holdout)
+    return from_xcom(GateOutcome, dataclasses.asdict(decision))
 
 
 def promote(spec_name: str, settings: Settings, version: str, *, actor: str) -> str | None:
     """Make `version` champion by hand, under the champion lock. Returns the previous champion."""
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
     with champion_lock(settings, spec_name):
-        return registry.promote(spec_name, version, tracking_uri=settings.tracking_uri, actor=actor)
+        return Registry.from_settings(settings).promote(spec_name, version, actor=actor)
 
 
 def rollback(spec_name: str, settings: Settings, *, actor: str) -> tuple[str, str]:
     """Move the champion back to the one before it, under the champion lock. Returns (from, to)."""
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
     with champion_lock(settings, spec_name):
-        return registry.rollback(spec_name, tracking_uri=settings.tracking_uri, actor=actor)
+        return Registry.from_settings(settings).rollback(spec_name, actor=actor)
 
 
-def score(spec: PipelineSpec, settings: Settings) -> list[dict[str, Any]]:
+def score(spec: PipelineSpec, settings: Settings) -> list[ScoredBatch]:
     from airloop.model.scoring import score_pending
 
-    scored = score_pending(
+    return score_pending(
         spec, settings, DataVersioner.from_settings(settings), ingest.load_records(settings, spec.name)
     )
-    return [s.__dict__ for s in scored]
 
 
 def land(spec: PipelineSpec, settings: Settings, df, name: str) -> str:

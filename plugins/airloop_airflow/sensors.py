@@ -1,10 +1,11 @@
-"""`DriftSensor`: waits until a pipeline has a champion, then checks every new curated batch for drift."""
+"""`DriftSensor`: waits until a pipeline's new curated batches have a champion to be compared with."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airloop_airflow.config import spec_named, task_settings
 
@@ -13,11 +14,13 @@ if TYPE_CHECKING:
 
 
 class DriftSensor(BaseSensorOperator):
-    """Compare new curated batches of `pipeline` with its champion's training data (found by lineage).
+    """Done when `pipeline` has curated batches not checked for drift yet and a champion to compare them with.
 
-    Runs in reschedule mode by default: between pokes the worker slot is free, and the statistics run in the
-    worker, never in the triggerer's event loop. Done as soon as a champion exists; the XCom value is one summary
-    per batch checked (`drift_detected`, `share_drifted`, `top_drifted`, report URIs, …).
+    A poke only asks (`airloop.monitor.checks.drift_work`: batch records, then one registry read); the statistics, reports
+    and MLflow runs belong to the downstream `check_drift` task. Reschedule mode by default, so the worker slot
+    is free between pokes. When every batch has been checked already (by an earlier run) there is nothing to wait
+    for: the sensor skips, and so does the rest of the run. An unreachable registry raises (the task retries):
+    it never reads as "no champion".
 
     Args:
         pipeline: Name of the pipeline spec (templated).
@@ -29,11 +32,13 @@ class DriftSensor(BaseSensorOperator):
         super().__init__(mode=mode, poke_interval=poke_interval, **kwargs)
         self.pipeline = pipeline
 
-    def poke(self, context: Context) -> PokeReturnValue | bool:
-        from airloop.steps import check_drift
+    def poke(self, context: Context) -> bool:
+        from airloop.monitor.checks import drift_work
 
-        results = check_drift(spec_named(self.pipeline), task_settings())
-        if results is None:
+        work = drift_work(spec_named(self.pipeline), task_settings())
+        if work == "nothing_new":
+            raise AirflowSkipException(f"every curated batch of {self.pipeline} is checked already")
+        if work == "no_champion":
             self.log.info("%s has no champion yet: nothing to compare with", self.pipeline)
             return False
-        return PokeReturnValue(is_done=True, xcom_value=results)
+        return True

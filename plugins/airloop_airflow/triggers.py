@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue
 
 log = logging.getLogger(__name__)
 SEEN_KEY = "seen"
@@ -42,7 +45,8 @@ class LandingZoneTrigger(BaseEventTrigger):
         from airloop.steps import landing_files
 
         store = self.asset_state_store
-        seen: set[str] = set(await store.aget(SEEN_KEY, default=[]) or []) if store is not None else set()
+        saved = await store.aget(SEEN_KEY, default=[]) if store is not None else []
+        seen: set[str] = {str(key) for key in saved} if isinstance(saved, list) else set()
         while True:
             try:
                 files = await asyncio.to_thread(landing_files, self.uri, self.pattern)
@@ -55,7 +59,8 @@ class LandingZoneTrigger(BaseEventTrigger):
             if new or seen - present.keys():
                 seen = set(present)  # forget files that left, so the state stays as small as the zone
                 if store is not None:
-                    await store.aset(SEEN_KEY, sorted(seen))
+                    keys: list[JsonValue] = [*sorted(seen)]
+                    await store.aset(SEEN_KEY, keys)
             if new:
                 yield TriggerEvent({"uri": self.uri, "files": [f.uri for f in new]})
             await asyncio.sleep(self.poll_interval)

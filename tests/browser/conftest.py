@@ -27,8 +27,9 @@ if str(ROOT / "plugins") not in sys.path:
 
 @pytest.fixture(scope="package")  # stopped as soon as this folder's tests are done, not at the end of the session
 def ops_stack(tmp_path_factory):
+    from airloop.dev.airflow_api import AirflowAPI
     from airloop.dev.demo import Progress, run_loop
-    from airloop.dev.localstack import AirflowAPI, LocalStack
+    from airloop.dev.localstack import LocalStack
     from airloop.settings import Settings
 
     stack = LocalStack(

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from airloop.dev.localstack import http_get
+from airloop.dev.processes import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NAME = "fraud_detection"
@@ -81,12 +81,12 @@ def test_framework_docs_are_not_exposed_unauthenticated(ops_stack):
 
 
 def test_pipelines_match_mlflow(ops_stack, tokens):
-    from airloop.model.registry import client
+    from airloop.model.registry import Registry
 
     code, body = _request(f"{ops_stack['url']}/airloop/api/pipelines", token=tokens["viewer"])
     assert code == 200
     (row,) = [r for r in json.loads(body) if r["pipeline"] == NAME]
-    c = client(ops_stack["settings"].tracking_uri)
+    c = Registry(ops_stack["settings"].tracking_uri).client
     model = c.get_registered_model(NAME)
     assert row["champion"] == str(model.aliases["champion"])
     assert row["challenger"] == (str(model.aliases["challenger"]) if "challenger" in model.aliases else None)
@@ -100,14 +100,14 @@ def test_pipelines_match_mlflow(ops_stack, tokens):
 
 
 def test_versions_and_drift_match_their_sources(ops_stack, tokens):
-    from airloop.model.registry import client
+    from airloop.model.registry import Registry
     from airloop.monitor.checks import load_checks
 
     url, token = ops_stack["url"], tokens["viewer"]
     code, body = _request(f"{url}/airloop/api/pipelines/{NAME}/versions", token=token)
     assert code == 200
     versions = json.loads(body)
-    c = client(ops_stack["settings"].tracking_uri)
+    c = Registry(ops_stack["settings"].tracking_uri).client
     registered = {str(m.version): m for m in c.search_model_versions(f"name='{NAME}'")}
     assert [v["version"] for v in versions] == sorted(registered, key=int, reverse=True)
     for v in versions:
@@ -136,30 +136,30 @@ def test_unknown_pipeline_is_404_with_the_known_ones(ops_stack, tokens):
 
 
 def test_rollback_needs_confirmation_and_edit_rights_and_is_audited(ops_stack, tokens):
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
     url, uri = ops_stack["url"], ops_stack["settings"].tracking_uri
     path = f"{url}/airloop/api/pipelines/{NAME}/rollback"
-    newest = max(int(v["version"]) for v in registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])
+    newest = max(int(v["version"]) for v in Registry(uri).describe_models([NAME])[0]["versions"])
     assert newest >= 2, "the demo's drifted batch retrains"
     # Make the newest version champion by hand, so there is a known place to roll back to.
-    before = registry.champion_version(NAME, uri)
+    before = Registry(uri).champion_version(NAME)
     if before != str(newest):
-        registry.promote(NAME, str(newest), tracking_uri=uri, actor="test")
-    target = registry.rollback_target(NAME, tracking_uri=uri)
+        Registry(uri).promote(NAME, str(newest), actor="test")
+    target = Registry(uri).rollback_target(NAME)
     assert target is not None
 
     code, body = _request(path, "POST", token=tokens["admin"])
     assert code == 400 and "X-Airloop-Confirm" in json.loads(body)["detail"]
     code, _ = _request(path, "POST", token=tokens["viewer"], headers={"X-Airloop-Confirm": NAME})
     assert code == 403, "a viewer may not move the champion"
-    assert registry.champion_version(NAME, uri) == str(newest)
+    assert Registry(uri).champion_version(NAME) == str(newest)
 
     code, body = _request(path, "POST", token=tokens["admin"], headers={"X-Airloop-Confirm": NAME})
     assert code == 200, body
     result = json.loads(body)
     assert (result["from"], result["to"], result["actor"]) == (str(newest), target, "airflow-ui:admin")
-    assert registry.champion_version(NAME, uri) == target
-    last = registry.champion_history(NAME, tracking_uri=uri)[-1]
+    assert Registry(uri).champion_version(NAME) == target
+    last = Registry(uri).champion_history(NAME)[-1]
     assert (last["version"], last["previous"], last["actor"]) == (target, str(newest), "airflow-ui:admin")
     assert last["reason"] == f"rollback from v{newest}"

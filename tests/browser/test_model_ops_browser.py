@@ -53,9 +53,9 @@ def page(browser, ops_stack):
 
 
 def _champion(ops_stack) -> tuple[str, str, str]:
-    from airloop.model.registry import client
+    from airloop.model.registry import Registry
 
-    c = client(ops_stack["settings"].tracking_uri)
+    c = Registry(ops_stack["settings"].tracking_uri).client
     version = str(c.get_registered_model(NAME).aliases["champion"])
     tags = c.get_model_version(NAME, version).tags
     return version, tags["trigger"], tags["airflow_run_id"]
@@ -105,9 +105,9 @@ def test_fairness_slices_show_the_gates_record(page, ops_stack, artifacts):
     it on the version, with the worst judged group of each slice marked."""
     import json
 
-    from airloop.model.registry import client
+    from airloop.model.registry import Registry
 
-    c = client(ops_stack["settings"].tracking_uri)
+    c = Registry(ops_stack["settings"].tracking_uri).client
     gated = [m for m in c.search_model_versions(f"name='{NAME}'") if "gate.slices" in (m.tags or {})]
     newest = max(gated, key=lambda m: int(m.version))
     record = json.loads(newest.tags["gate.slices"])
@@ -130,12 +130,12 @@ def test_fairness_slices_show_the_gates_record(page, ops_stack, artifacts):
 
 
 def test_dismissed_rollback_changes_nothing(page, ops_stack):
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
     uri = ops_stack["settings"].tracking_uri
-    newest = max(int(v["version"]) for v in registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])
-    if registry.champion_version(NAME, uri) != str(newest):  # make sure there is somewhere to roll back to
-        registry.promote(NAME, str(newest), tracking_uri=uri, actor="test")
+    newest = max(int(v["version"]) for v in Registry(uri).describe_models([NAME])[0]["versions"])
+    if Registry(uri).champion_version(NAME) != str(newest):  # make sure there is somewhere to roll back to
+        Registry(uri).promote(NAME, str(newest), actor="test")
     frame = _open_model_ops(page)
     frame.locator("a.pipeline-link", has_text=NAME).click()
     button = frame.locator("#rollback")
@@ -149,18 +149,18 @@ def test_dismissed_rollback_changes_nothing(page, ops_stack):
     frame.locator("#rollback-no").click()
     ask.wait_for(state="hidden")
     assert sent == [], "a cancelled rollback sends nothing"
-    assert registry.champion_version(NAME, uri) == str(newest)
+    assert Registry(uri).champion_version(NAME) == str(newest)
     assert frame.locator("#rollback-result").inner_text() == ""
 
 
 def test_confirmed_rollback_moves_the_champion_and_shows_who(page, ops_stack, artifacts):
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
     uri = ops_stack["settings"].tracking_uri
-    newest = max(int(v["version"]) for v in registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])
-    if registry.champion_version(NAME, uri) != str(newest):
-        registry.promote(NAME, str(newest), tracking_uri=uri, actor="test")
-    target = registry.rollback_target(NAME, tracking_uri=uri)
+    newest = max(int(v["version"]) for v in Registry(uri).describe_models([NAME])[0]["versions"])
+    if Registry(uri).champion_version(NAME) != str(newest):
+        Registry(uri).promote(NAME, str(newest), actor="test")
+    target = Registry(uri).rollback_target(NAME)
     frame = _open_model_ops(page)
     frame.locator("a.pipeline-link", has_text=NAME).click()
     frame.locator("#rollback").click()
@@ -169,7 +169,7 @@ def test_confirmed_rollback_moves_the_champion_and_shows_who(page, ops_stack, ar
     result.filter(has_text="Rolled back").wait_for()
     assert f"v{newest} → v{target} by airflow-ui:admin" in result.inner_text()
     page.screenshot(path=str(artifacts / "05-rollback-done.png"))
-    assert registry.champion_version(NAME, uri) == target
+    assert Registry(uri).champion_version(NAME) == target
     frame.locator("#champion-history tr", has_text=f"rollback from v{newest}").first.wait_for()  # after the reload
 
 

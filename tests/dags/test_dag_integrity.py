@@ -92,8 +92,8 @@ def test_assets_wire_the_loop(dagbag, spec_path):
     assert [o.name for o in monitor.get_task("emit_decay").outlets] == [f"airloop.{name}.decay"]
     assert [o.name for o in retrain.get_task("announce").outlets] == [f"airloop.{name}.champion"]
     assert retrain.max_active_runs == 1
-    sensor = monitor.get_task("check_drift")
-    assert sensor.mode == "reschedule", "drift statistics run in a worker slot, released between pokes"
+    sensor = monitor.get_task("wait_for_champion")
+    assert sensor.mode == "reschedule", "the wait holds no worker slot between pokes"
 
 
 def test_task_graph(dagbag):
@@ -102,9 +102,9 @@ def test_task_graph(dagbag):
     for spec_path in SPECS:
         name = spec_path.stem
         spec = load_spec(spec_path)
-        training = ["prepare", "fit_candidate", "select"] if spec.model.search else ["train"]
+        training = ["prepare", "fit_trial", "select"] if spec.model.search else ["train"]
         if any(f.candidate for f in spec.features):
-            training.append("test_features")  # the feature-importance test runs between training and the gate
+            training.append("measure_feature_gain")  # the feature-importance test runs between training and the gate
         for kind in ("train", "retrain"):
             assert [t.task_id for t in dagbag.dags[f"{name}__{kind}"].topological_sort()] == [
                 *training,
@@ -112,6 +112,8 @@ def test_task_graph(dagbag):
                 "announce",
             ]
         monitor = dagbag.dags[f"{name}__monitor"]
+        # The sensor only waits; the drift statistics, reports and MLflow runs are the check_drift task's work.
+        assert monitor.get_task("wait_for_champion").downstream_task_ids == {"check_drift"}
         assert monitor.get_task("check_drift").downstream_task_ids == {"emit_drift", "emit_decay"}
         assert [t.task_id for t in dagbag.dags[f"{name}__features"].topological_sort()] == [
             "discover",
@@ -152,15 +154,15 @@ def test_training_queue_routes_only_training(tmp_path):
     dags = build_dags(load_spec(path))
     for kind in ("train", "retrain"):
         queues = {t.task_id: t.queue for t in dags[f"{data['name']}__{kind}"].tasks}
-        # test_features refits the model (without each candidate feature): training work, on the training queue
-        assert queues == {"train": "gpu", "test_features": "gpu", "gate": default, "announce": default}
+        # measure_feature_gain refits the model (without each candidate feature): training work, on the training queue
+        assert queues == {"train": "gpu", "measure_feature_gain": "gpu", "gate": default, "announce": default}
     for kind in ("features", "score", "monitor"):
         assert {t.queue for t in dags[f"{data['name']}__{kind}"].tasks} == default_queue
 
 
-def test_model_search_maps_one_task_per_candidate(tmp_path):
-    """`model.search` turns training into prepare → fit_candidate (dynamically mapped over the candidates that
-    `prepare` returns) → select; only the candidates go to the training queue, at most `parallel` at a time."""
+def test_model_search_maps_one_task_per_trial(tmp_path):
+    """`model.search` turns training into prepare → fit_trial (dynamically mapped over the trials that `prepare`
+    returns) → select; only the trials go to the training queue, at most `parallel` at a time."""
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
     from airloop.catalog import load_spec
@@ -174,20 +176,20 @@ def test_model_search_maps_one_task_per_candidate(tmp_path):
     dags = build_dags(load_spec(path))
     for kind in ("train", "retrain"):
         dag = dags[f"{data['name']}__{kind}"]
-        fit = dag.get_task("fit_candidate")
+        fit = dag.get_task("fit_trial")
         assert isinstance(fit, MappedOperator)
         assert fit.queue == "gpu" and fit.max_active_tis_per_dagrun == 3
         assert {t.task_id: t.queue == "gpu" for t in dag.tasks} == {
             "prepare": False,
-            "fit_candidate": True,
+            "fit_trial": True,
             "select": False,
-            "test_features": True,
+            "measure_feature_gain": True,
             "gate": False,
             "announce": False,
         }
         assert fit.upstream_task_ids == {"prepare"} and dag.get_task("select").upstream_task_ids == {
             "prepare",
-            "fit_candidate",
+            "fit_trial",
         }
         mapped = fit.op_kwargs_expand_input.value  # mapped over what `prepare` returns, not fixed at parse time
         assert list(mapped) == ["job"] and mapped["job"].operator.task_id == "prepare"

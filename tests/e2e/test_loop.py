@@ -18,9 +18,11 @@ from airloop import uris
 from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
+from airloop.dev.airflow_api import AirflowAPI
 from airloop.dev.demo import RunWatcher, drift_check_of
-from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
-from airloop.model.registry import client, describe_models
+from airloop.dev.localstack import LocalStack
+from airloop.dev.processes import poll_until
+from airloop.model.registry import Registry
 from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
 from airloop.store import storage
@@ -63,7 +65,7 @@ def loop(tmp_path_factory):
         facts["bad_uri"], facts["bad_sha_before"] = bad, storage.sha256(bad)
         facts["features_run_1"] = _wait(runs.finished_after(dag["features"], before["features"]))
         facts["train_run_1"] = _wait(runs.finished_after(dag["train"], before["train"]))
-        facts["after_round_1"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["after_round_1"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
         # Round 2: a clean labelled batch. The monitor finds no drift, so nothing retrains (the spec leaves
         # retraining to drift once a champion exists).
@@ -83,7 +85,7 @@ def loop(tmp_path_factory):
         facts["train_run_3"] = _wait(runs.finished_after(dag["train"], before["train"]))
         _wait(drift_check_of(settings, spec, to_score))
         facts["retrain_runs_before_drift"] = runs.snapshot(dag["retrain"])
-        facts["after_round_3"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["after_round_3"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
         # Round 4: a labelled batch with covariate drift → drift event → retrain → gate.
         before = {k: runs.snapshot(d) for k, d in dag.items()}
@@ -91,7 +93,7 @@ def loop(tmp_path_factory):
         facts["drift_batch"] = batch_id_for(drifted, storage.sha256(drifted))
         facts["drift_check"] = _wait(drift_check_of(settings, spec, drifted))
         facts["retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
-        facts["after_round_4"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["after_round_4"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
         # Round 5: concept drift — same inputs, a different fraud rule. The champion's live metric on these
         # labelled rows falls → decay event → retrain.
@@ -100,7 +102,7 @@ def loop(tmp_path_factory):
         facts["decay_batch"] = batch_id_for(concept, storage.sha256(concept))
         facts["decay_check"] = _wait(drift_check_of(settings, spec, concept))
         facts["decay_retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
-        facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["final"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
         yield facts
     finally:
         stack.down()
@@ -114,7 +116,7 @@ def test_first_version_becomes_champion(loop):
 
 
 def test_lineage_tags_on_version_and_run(loop):
-    c = client(loop["settings"].tracking_uri)
+    c = Registry(loop["settings"].tracking_uri).client
     mv = c.get_model_version(NAME, "1")
     tags = mv.tags
     for key in ("data_md5", "git_sha", "spec_hash", "training_batches", "trigger", "device"):
@@ -139,8 +141,8 @@ def test_governance_runs_in_the_scheduled_loop(loop):
 
     api, dag = loop["api"], loop["dag"]
     tis = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag["train"], loop["train_run_1"]["dag_run_id"])}
-    assert tis == {"train": "success", "test_features": "success", "gate": "success", "announce": "success"}
-    tags = client(loop["settings"].tracking_uri).get_model_version(NAME, "1").tags
+    assert tis == {"train": "success", "measure_feature_gain": "success", "gate": "success", "announce": "success"}
+    tags = Registry(loop["settings"].tracking_uri).client.get_model_version(NAME, "1").tags
     assert tags["feature_gain.amount_per_txn.adds"] in ("true", "false")
     assert float(tags["feature_gain.amount_per_txn"]) == float(tags["feature_gain.amount_per_txn"])  # not NaN
     slices = json.loads(tags["gate.slices"])
@@ -167,7 +169,7 @@ def test_drifted_batch_retrains_gates_and_records_why(loop):
     v2 = next(v for v in final["versions"] if v["version"] == "2")
     assert v2["trigger"] == "drift"
     assert v2["gate"] in ("promoted", "rejected")
-    tags = client(loop["settings"].tracking_uri).get_model_version(NAME, "2").tags
+    tags = Registry(loop["settings"].tracking_uri).client.get_model_version(NAME, "2").tags
     assert tags["drift.batch"] == loop["drift_batch"]
     assert float(tags["drift.share"]) == pytest.approx(check["share_drifted"], abs=1e-4)
     assert tags["drift.champion_version"] == "1"
@@ -185,7 +187,7 @@ def test_performance_decay_retrains_with_decay_tags(loop):
     versions = loop["final"]["versions"]
     assert len(versions) == len(loop["after_round_4"]["versions"]) + 1
     newest = versions[-1]
-    tags = client(loop["settings"].tracking_uri).get_model_version(NAME, newest["version"]).tags
+    tags = Registry(loop["settings"].tracking_uri).client.get_model_version(NAME, newest["version"]).tags
     assert loop["decay_batch"] in tags["training_batches"]
     if check["drift_detected"]:  # inputs can look drifted too, relative to a champion trained on drifted data
         assert newest["trigger"] in ("drift", "decay")
@@ -207,7 +209,7 @@ def test_broken_batch_is_quarantined_and_raw_kept(loop):
     assert (reports[0].parent / "round1-missing-amount.parquet").exists(), "a copy of the raw batch is kept"
     # It never reached training: no version lists it.
     for v in loop["final"]["versions"]:
-        tags = client(settings.tracking_uri).get_model_version(NAME, v["version"]).tags
+        tags = Registry(settings.tracking_uri).client.get_model_version(NAME, v["version"]).tags
         assert "missing-amount" not in tags["training_batches"]
 
 
@@ -245,6 +247,6 @@ def test_champion_training_bytes_restore_by_md5(loop, tmp_path):
 
     settings = loop["settings"]
     champ = loop["final"]["champion"]
-    md5 = client(settings.tracking_uri).get_model_version(NAME, champ).tags["data_md5"]
+    md5 = Registry(settings.tracking_uri).client.get_model_version(NAME, champ).tags["data_md5"]
     path = DataVersioner.from_settings(settings).restore(md5, tmp_path / "train.parquet")
     assert hashlib.md5(path.read_bytes()).hexdigest() == md5

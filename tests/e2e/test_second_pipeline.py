@@ -15,9 +15,11 @@ from airloop import uris
 from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
+from airloop.dev.airflow_api import AirflowAPI
 from airloop.dev.demo import RunWatcher, drift_check_of
-from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
-from airloop.model.registry import client, describe_models
+from airloop.dev.localstack import LocalStack
+from airloop.dev.processes import poll_until
+from airloop.model.registry import Registry
 from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
 from airloop.store import storage
@@ -51,14 +53,14 @@ def retail(tmp_path_factory):
         land(generate("retail", rows=ROWS, seed=51, labels=True), "r1.parquet")
         train_run = poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)
         facts["train_tis"] = api.task_instances(dag["train"], train_run["dag_run_id"])
-        facts["v1"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["v1"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         concept = land(generate("retail", rows=ROWS, seed=52, labels=True, drift="concept"), "r2-concept.parquet")
         facts["check"] = poll_until(drift_check_of(settings, spec, concept), STAGE_TIMEOUT)
         facts["retrain_run"] = poll_until(runs.finished_after(dag["retrain"], before["retrain"]), STAGE_TIMEOUT)
         facts["retrain_tis"] = api.task_instances(dag["retrain"], facts["retrain_run"]["dag_run_id"])
-        facts["after"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["after"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
         to_score = land(generate("retail", rows=1500, seed=53, labels=False), "r3-score.parquet")
         pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
@@ -73,7 +75,7 @@ def test_first_regression_model_becomes_champion_with_regression_metrics(retail)
     v1 = retail["v1"]
     assert v1["champion"] == "1"
     assert {"rmse", "mae"} <= set(v1["versions"][0]["metrics"])
-    tags = client(retail["settings"].tracking_uri).get_model_version(NAME, "1").tags
+    tags = Registry(retail["settings"].tracking_uri).client.get_model_version(NAME, "1").tags
     assert tags["spec_hash"] == retail["spec"].spec_hash
     assert float(tags["metric.rmse"]) > 0
 
@@ -86,7 +88,7 @@ def test_concept_drift_decays_the_champion_and_retrains_on_rmse(retail):
     after = retail["after"]
     newest = after["versions"][-1]
     assert newest["version"] == "2" and newest["trigger"] in ("decay", "drift")
-    tags = client(retail["settings"].tracking_uri).get_model_version(NAME, "2").tags
+    tags = Registry(retail["settings"].tracking_uri).client.get_model_version(NAME, "2").tags
     assert tags["gate.metric"] == "rmse"
     challenger, champion = float(tags["gate.challenger_score"]), float(tags["gate.champion_score"])
     assert (newest["gate"] == "promoted") == (challenger < champion), "the gate promotes the lower RMSE only"
@@ -95,17 +97,17 @@ def test_concept_drift_decays_the_champion_and_retrains_on_rmse(retail):
 
 @pytest.mark.parametrize("kind", ["train", "retrain"])
 def test_model_search_ran_as_mapped_tasks_and_child_runs(retail, kind):
-    """The spec's random search: one mapped `fit_candidate` task instance per candidate on the scheduler, each an
+    """The spec's random search: one mapped `fit_trial` task instance per trial on the scheduler, each an
     MLflow child run under the registered version's run; the registered version is the best by validation."""
     tis = retail[f"{kind}_tis"]
-    fits = sorted(ti["map_index"] for ti in tis if ti["task_id"] == "fit_candidate" and ti["state"] == "success")
+    fits = sorted(ti["map_index"] for ti in tis if ti["task_id"] == "fit_trial" and ti["state"] == "success")
     trials = retail["spec"].model.search.trials
     assert fits == list(range(trials)), tis
     assert {ti["task_id"] for ti in tis if ti["state"] == "success"} >= {"prepare", "select", "gate"}
     version = "1" if kind == "train" else "2"
-    c = client(retail["settings"].tracking_uri)
+    c = Registry(retail["settings"].tracking_uri).client
     mv = c.get_model_version(NAME, version)
-    assert mv.tags["search.candidates"] == str(trials)
+    assert mv.tags["search.trials"] == str(trials)
     parent = c.get_run(mv.run_id)
     children = c.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{mv.run_id}'")
     assert len(children) == trials and all(r.info.status == "FINISHED" for r in children)

@@ -17,9 +17,11 @@ import yaml
 from airloop import steps, uris
 from airloop.catalog import find_spec
 from airloop.data.datagen import generate
+from airloop.dev.airflow_api import AirflowAPI
 from airloop.dev.demo import RunWatcher
-from airloop.dev.localstack import AirflowAPI, LocalStack, poll_until
-from airloop.model.registry import client, describe_models
+from airloop.dev.localstack import LocalStack
+from airloop.dev.processes import poll_until
+from airloop.model.registry import Registry
 from airloop.settings import Settings
 from airloop.store import storage
 
@@ -57,19 +59,19 @@ def stale(tmp_path_factory):
         facts: dict = {
             "settings": settings,
             "spec": spec,
-            "v1": describe_models([NAME], tracking_uri=settings.tracking_uri)[0],
+            "v1": Registry(settings.tracking_uri).describe_models([NAME])[0],
         }
 
         before = {k: runs.snapshot(d) for k, d in dag.items()}
         land(generate("retail", rows=3000, seed=62, labels=True), "s2.parquet")
         poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)  # skipped: drift-driven
         facts["fresh"] = steps.staleness(spec, settings)
-        facts["aged"] = poll_until(lambda: s if (s := steps.staleness(spec, settings))["stale"] else None, 180)
+        facts["aged"] = poll_until(lambda: s if (s := steps.staleness(spec, settings)).stale else None, 180)
         check = api.trigger(dag["staleness"])
         facts["check_run"] = poll_until(runs.finished_after(dag["staleness"], before["staleness"]), STAGE_TIMEOUT)
         facts["check_tis"] = api.task_instances(dag["staleness"], check["dag_run_id"])
         facts["retrain_run"] = poll_until(runs.finished_after(dag["retrain"], before["retrain"]), STAGE_TIMEOUT)
-        facts["after"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["after"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
         yield facts
     finally:
         stack.down()
@@ -77,14 +79,14 @@ def stale(tmp_path_factory):
 
 def test_the_daily_check_emits_the_stale_asset(stale):
     assert stale["v1"]["champion"] == "1" and len(stale["v1"]["versions"]) == 1
-    assert stale["aged"]["stale"] is True and stale["aged"]["champion_version"] == "1"
+    assert stale["aged"].stale is True and stale["aged"].champion_version == "1"
     assert {ti["task_id"]: ti["state"] for ti in stale["check_tis"]} == {"check_age": "success"}
 
 
 def test_the_stale_champion_is_retrained_with_trigger_schedule(stale):
     after = stale["after"]
     assert [v["version"] for v in after["versions"]] == ["1", "2"], "exactly one retrain, from the stale event"
-    tags = client(stale["settings"].tracking_uri).get_model_version(NAME, "2").tags
+    tags = Registry(stale["settings"].tracking_uri).client.get_model_version(NAME, "2").tags
     assert tags["trigger"] == "schedule" and tags["airflow_dag_id"] == f"{NAME}__retrain"
     assert tags["staleness.champion_version"] == "1" and int(tags["staleness.age_seconds"]) >= 60
     assert len(tags["training_batches"].split(",")) == 2, "it learned the batch that arrived since v1"

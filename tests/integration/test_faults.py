@@ -29,9 +29,10 @@ import pytest
 from airloop import uris
 from airloop.catalog import find_spec
 from airloop.data.datagen import generate
-from airloop.dev.localstack import AirflowAPI, free_port, poll_until
+from airloop.dev.airflow_api import AirflowAPI
 from airloop.dev.nativestack import NativeStack
-from airloop.model.registry import client, describe_models
+from airloop.dev.processes import free_port, poll_until
+from airloop.model.registry import Registry
 from airloop.settings import Settings
 from airloop.store import storage
 
@@ -131,7 +132,7 @@ def _finished(api: AirflowAPI, dag_id: str, run_id: str, timeout: float = 420) -
 
 
 def _versions_of_run(settings: Settings, run_id: str) -> list[str]:
-    c = client(settings.tracking_uri)
+    c = Registry(settings.tracking_uri).client
     return [
         str(mv.version)
         for mv in c.search_model_versions(f"name='{NAME}'")
@@ -179,7 +180,7 @@ def topo(tmp_path_factory, redis_url):
             generate("fraud", rows=8000, seed=31, labels=True), uris.join_uri(landing, "good.parquet")
         )
         uri = settings.tracking_uri
-        champion = poll_until(lambda: describe_models([NAME], tracking_uri=uri)[0]["champion"], 420, 2)
+        champion = poll_until(lambda: Registry(uri).describe_models([NAME])[0]["champion"], 420, 2)
         yield {
             "stack": stack,
             "proxy": proxy,
@@ -240,7 +241,7 @@ def test_corpus_is_sorted_out_and_v1_trains_on_good_data_only(topo):
     rejected = {b.filename for b in topo["corpus"] if b.expect == "rejected"}
     for name in rejected:
         assert records[name].status == "rejected", (name, records.get(name))
-    tags = client(settings.tracking_uri).get_model_version(NAME, topo["champion"]).tags
+    tags = Registry(settings.tracking_uri).client.get_model_version(NAME, topo["champion"]).tags
     trained_on = set(tags["training_batches"].split(","))
     assert not trained_on & {records[n].batch_id for n in rejected}, "no model trains on rejected data"
     assert records["good.parquet"].batch_id in trained_on
@@ -302,7 +303,7 @@ def test_scheduler_restarted_mid_run(topo):
 
 
 def test_exactly_one_champion_after_all_faults(topo):
-    model = describe_models([NAME], tracking_uri=topo["settings"].tracking_uri)[0]
+    model = Registry(topo["settings"].tracking_uri).describe_models([NAME])[0]
     assert sum("champion" in v["aliases"] for v in model["versions"]) == 1
     runs = {v["airflow_run_id"] for v in model["versions"]}
     assert len(runs) == len(model["versions"]), "no Airflow run registered two versions"

@@ -252,14 +252,14 @@ def ingested(s3_module_env, s3_endpoint, tmp_path_factory, s3_client) -> Ingeste
     clean_uri = steps.land(spec, settings, generate("fraud", rows=ROWS, seed=1, labels=True), "clean.parquet")
     clean_bytes = _get(s3_client, buckets["landing"], f"{NAME}/clean.parquet")
     first_pending = steps.discover(spec, settings)
-    curated = BatchRecord(**steps.process(spec, settings, clean_uri))
+    curated = steps.process(spec, settings, clean_uri)
     pending_after_curated = steps.discover(spec, settings)
 
     broken = generate("fraud", rows=ROWS, seed=2, labels=True).drop(columns=["amount"])
     broken_uri = steps.land(spec, settings, broken, "no_amount.parquet")
     broken_bytes = _get(s3_client, buckets["landing"], f"{NAME}/no_amount.parquet")
     broken_pending = steps.discover(spec, settings)
-    rejected = BatchRecord(**steps.process(spec, settings, broken_uri))
+    rejected = steps.process(spec, settings, broken_uri)
     pending_after_rejected = steps.discover(spec, settings)
 
     curated_frame = pd.read_parquet(Path(settings.dvc_workspace) / curated.curated_path)

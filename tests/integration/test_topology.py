@@ -20,10 +20,11 @@ from airloop import uris
 from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
+from airloop.dev.airflow_api import AirflowAPI
 from airloop.dev.demo import RunWatcher, drift_check_of
-from airloop.dev.localstack import AirflowAPI, poll_until
 from airloop.dev.nativestack import BUCKETS, NativeStack, database_url
-from airloop.model.registry import client, describe_models
+from airloop.dev.processes import poll_until
+from airloop.model.registry import Registry
 from airloop.model.scoring import predictions_uri
 from airloop.settings import Settings
 from airloop.store import storage
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "fraud_detection"
-SEARCH = "retail_demand"  # its spec searches 4 candidates
+SEARCH = "retail_demand"  # its spec searches 4 trials
 ROWS = 12_000
 STAGE_TIMEOUT = 300
 POSTGRES = os.environ.get("AIRLOOP_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432"
@@ -114,7 +115,7 @@ def topology(tmp_path_factory, redis_url):
         facts["good_sha"], facts["bad_uri"], facts["bad_sha"] = storage.sha256(good), bad, storage.sha256(bad)
         _wait(runs.finished_after(dag["features"], before["features"]))
         _wait(runs.finished_after(dag["train"], before["train"]))
-        facts["after_round_1"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["after_round_1"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
         # Round 2: covariate drift → drift event → retrain on the Celery worker → gate.
         before = {k: runs.snapshot(d) for k, d in dag.items()}
@@ -122,16 +123,16 @@ def topology(tmp_path_factory, redis_url):
         facts["drift_batch"] = batch_id_for(drifted, storage.sha256(drifted))
         facts["drift_check"] = _wait(drift_check_of(settings, spec, drifted))
         _wait(runs.finished_after(dag["retrain"], before["retrain"]))
-        facts["after_round_2"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["after_round_2"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
         # Round 3: an unlabelled batch to score with the champion; predictions land in S3.
         to_score = land(generate("fraud", rows=2000, seed=24, labels=False), "r3-score.parquet")
         pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
         _wait(lambda: pred if storage.exists(pred) else None)
         facts["pred_uri"] = pred
-        facts["final"] = describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+        facts["final"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
-        # Round 4: the second pipeline's model search — its candidates are mapped tasks for the Celery workers.
+        # Round 4: the second pipeline's model search — its trials are mapped tasks for the Celery workers.
         retail = find_spec(SEARCH, settings.specs_dir)
         search_train = f"{SEARCH}__train"
         _wait(lambda: api.get(f"/dags/{search_train}").get("dag_id") or None)
@@ -180,7 +181,7 @@ def test_mlflow_server_keeps_runs_in_postgres_and_artifacts_in_s3(topology):
     versions = topology["final"]["versions"]
     rows = _sql(stack, "mlflow", "SELECT version FROM model_versions WHERE name = %s", NAME)
     assert sorted(str(v) for (v,) in rows) == sorted(v["version"] for v in versions)
-    c = client(topology["settings"].tracking_uri)
+    c = Registry(topology["settings"].tracking_uri).client
     mv = c.get_model_version(NAME, topology["final"]["champion"])
     keys = _keys(_s3(env), BUCKETS["mlflow"])
     assert any(k.endswith("MLmodel") for k in keys), "the registered model's files are in the artifact bucket"
@@ -192,7 +193,7 @@ def test_dvc_remote_is_s3_and_restores_in_a_fresh_workspace(topology, tmp_path):
 
     settings, env = topology["settings"], topology["env"]
     champion = topology["final"]["champion"]
-    md5 = client(settings.tracking_uri).get_model_version(NAME, champion).tags["data_md5"]
+    md5 = Registry(settings.tracking_uri).client.get_model_version(NAME, champion).tags["data_md5"]
     assert f"dvc/files/md5/{md5[:2]}/{md5[2:]}" in _keys(_s3(env), BUCKETS["dvc"], "dvc/")
     fresh = DataVersioner(tmp_path / "ws", settings.dvc_remote, {"endpointurl": settings.s3_endpoint_url})
     path = fresh.restore(md5, tmp_path / "train.parquet")
@@ -208,7 +209,7 @@ def test_the_loop_closes_on_this_topology(topology):
     v2 = next(v for v in after["versions"] if v["version"] == "2")
     assert v2["trigger"] == "drift" and v2["gate"] in ("promoted", "rejected")
     assert after["champion"] == ("2" if v2["gate"] == "promoted" else "1")
-    tags = client(topology["settings"].tracking_uri).get_model_version(NAME, "2").tags
+    tags = Registry(topology["settings"].tracking_uri).client.get_model_version(NAME, "2").tags
     assert tags["drift.batch"] == topology["drift_batch"]
     preds = storage.read_parquet(topology["pred_uri"])
     assert topology["pred_uri"].startswith(f"s3://{BUCKETS['data']}/")
@@ -245,8 +246,8 @@ def test_connection_password_is_masked_in_task_logs(topology):
     assert any(used in text for text in logs), "tasks took the credentials from the connection, password masked"
 
 
-def test_model_search_candidates_run_as_mapped_tasks_on_the_celery_worker(topology):
-    """retail_demand's 4 candidates: one mapped task instance each, run by the Celery worker, never more at once
+def test_model_search_trials_run_as_mapped_tasks_on_the_celery_worker(topology):
+    """retail_demand's 4 trials: one mapped task instance each, run by the Celery worker, never more at once
     than the spec's `parallel`; each an MLflow child run in the PostgreSQL store with its booster in S3."""
     stack, info = topology["stack"], topology["info"]
     search = topology["search_spec"].model.search
@@ -255,7 +256,7 @@ def test_model_search_candidates_run_as_mapped_tasks_on_the_celery_worker(topolo
         stack,
         "airflow",
         "SELECT map_index, hostname, queue, state, start_date, end_date FROM task_instance "
-        "WHERE dag_id = %s AND run_id = %s AND task_id = 'fit_candidate' ORDER BY map_index",
+        "WHERE dag_id = %s AND run_id = %s AND task_id = 'fit_trial' ORDER BY map_index",
         f"{SEARCH}__train",
         topology["search_run"]["dag_run_id"],
     )
@@ -263,8 +264,8 @@ def test_model_search_candidates_run_as_mapped_tasks_on_the_celery_worker(topolo
     assert {(r[1], r[2], r[3]) for r in rows} == {(worker_host, "default", "success")}
     spans = [(r[4], r[5]) for r in rows]
     at_once = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
-    assert 1 <= at_once <= search.parallel, f"{at_once} candidates trained at once; parallel is {search.parallel}"
-    c = client(topology["settings"].tracking_uri)
+    assert 1 <= at_once <= search.parallel, f"{at_once} trials trained at once; parallel is {search.parallel}"
+    c = Registry(topology["settings"].tracking_uri).client
     mv = c.get_model_version(SEARCH, "1")
     children = _sql(
         stack,
@@ -275,5 +276,5 @@ def test_model_search_candidates_run_as_mapped_tasks_on_the_celery_worker(topolo
     assert len(children) == search.trials
     keys = _keys(_s3(topology["env"]), BUCKETS["mlflow"])
     for (run_id,) in children:
-        assert any(run_id in k and k.endswith("candidate/model.json") for k in keys), run_id
+        assert any(run_id in k and k.endswith("trial/model.json") for k in keys), run_id
     assert mv.tags["search.best_run_id"] in {r for (r,) in children}

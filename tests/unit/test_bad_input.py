@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from airloop import steps, uris
+from airloop.contracts import Lineage, Skipped, Trained
 from airloop.data import ingest
 from airloop.data.datagen import generate
 from airloop.data.datagen.bad import DESCRIPTIONS, BadBatch, corpus, markdown_table
@@ -175,13 +176,13 @@ class Landed:
     uris: dict[str, str]  # kind (or TRAIN_FILE) → raw URI in the landing zone
     sha_before: dict[str, str]
     discovered: list[str]
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind → what steps.process returned
+    records: dict[str, BatchRecord] = field(default_factory=dict)  # kind → what steps.process returned
     raised: dict[str, str] = field(default_factory=dict)  # kind → traceback, when steps.process raised
     pending_after: list[str] = field(default_factory=list)
-    trained: dict[str, Any] = field(default_factory=dict)
+    trained: Trained | Skipped | None = None
 
     def by_kind(self, kind: str) -> BatchRecord:
-        return BatchRecord(**self.records[kind])
+        return self.records[kind]
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +213,7 @@ def landed(tmp_path_factory, settings_for, fast_spec, batches) -> Landed:
     state.pending_after = steps.discover(fast_spec, settings)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # MLflow puts a sqlite store's artifacts under ./mlruns
-        state.trained = steps.train(fast_spec, settings, trigger="manual", git_sha="0" * 40)
+        state.trained = steps.train(fast_spec, settings, Lineage(trigger="manual", git_sha="0" * 40))
     return state
 
 
@@ -317,7 +318,7 @@ def test_a_redelivered_batch_is_processed_once(landed, fast_spec):
     assert curated == []
     # A second delivery of the re-delivery (the DAG run retried) is again a duplicate, not new data.
     again = steps.process(fast_spec, landed.settings, landed.uris["redelivered"])
-    assert again["status"] == "duplicate"
+    assert again.status == "duplicate"
     assert len([r for r in ingest.load_records(landed.settings, NAME) if r.sha256 == sha]) == 1
 
 
@@ -327,11 +328,11 @@ def test_no_model_trains_on_rejected_data(landed, batches):
     rejected = {r.batch_id for r in records.values() if r.status == "rejected"}
     assert rejected == {landed.by_kind(k).batch_id for k, b in batches.items() if b.expect == "rejected"}
     trained = landed.trained
-    assert "version" in trained, trained
-    assert not set(trained["batches"]) & rejected
+    assert isinstance(trained, Trained), trained
+    assert not set(trained.batches) & rejected
     curated = {r.batch_id for r in records.values() if r.status == "curated" and r.has_labels}
-    assert set(trained["batches"]) == curated
-    assert trained["n_rows"] == sum(records[b].n_valid for b in trained["batches"]), "curated rows only"
+    assert set(trained.batches) == curated
+    assert trained.n_rows == sum(records[b].n_valid for b in trained.batches), "curated rows only"
 
 
 # --------------------------------------------------------------------------------------- bad specs and bad calls

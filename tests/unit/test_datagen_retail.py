@@ -15,6 +15,7 @@ import pytest
 from airloop.data.datagen import DRIFT_KINDS, generate
 from airloop.data.datagen.retail import HOLIDAYS, STORE_IDS, STORE_TYPES, STORES_PER_DAY, expected_units
 from airloop.errors import SpecError
+from airloop.metrics import metric_direction
 
 pytestmark = pytest.mark.unit
 
@@ -182,7 +183,7 @@ def test_days_are_consecutive_with_a_fixed_number_of_stores(big):
 
 def test_weekday_and_holiday_follow_the_date(big):
     df = big["none"]
-    assert (df["weekday"] == df["date"].dt.dayofweek).all()
+    assert (df["weekday"] == df["date"].dt.day_of_week).all()
     calendar = pd.Series(list(zip(df["date"].dt.month, df["date"].dt.day, strict=True))).isin(HOLIDAYS).to_numpy()
     assert (df["holiday"].to_numpy() == calendar).all()
 
@@ -303,7 +304,7 @@ def test_the_specs_performance_threshold_separates_clean_from_concept(retail_spe
     """
     holdout_rmse, live_rmse = spec_champion
     max_drop = retail_spec.performance.max_drop
-    assert retail_spec.performance.metric == "rmse" and retail_spec.gate.direction == "minimize"
+    assert retail_spec.performance.metric == "rmse" and metric_direction(retail_spec.gate.metric) == "minimize"
     for seed in (61, 62, 63):
         assert live_rmse(generate("retail", rows=2000, seed=seed)) - holdout_rmse < max_drop
         assert live_rmse(generate("retail", rows=2000, seed=seed, drift="covariate")) - holdout_rmse < max_drop

@@ -16,9 +16,11 @@ import pytest
 
 from airloop import steps
 from airloop.catalog import parse_spec
+from airloop.contracts import Lineage, Trained
 from airloop.data.features import slice_column
 from airloop.errors import SpecError
-from airloop.model import feature_gain, registry, slices
+from airloop.model import feature_gain, slices
+from airloop.model.registry import Registry
 
 pytestmark = pytest.mark.unit
 
@@ -99,14 +101,15 @@ def run(tmp_path, settings_for, monkeypatch, spec_data: dict[str, Any], batches:
     for i, df in enumerate(batches):
         steps.land(spec, settings, df, f"b{i}.parquet")
         for uri in steps.discover(spec, settings):
-            assert steps.process(spec, settings, uri)["status"] == "curated"
-        trained = steps.train(spec, settings, trigger="manual")
+            assert steps.process(spec, settings, uri).status == "curated"
+        trained = steps.train(spec, settings, Lineage(trigger="manual"))
+        assert isinstance(trained, Trained), trained
         out["trained"].append(trained)
         if feature_gain.candidates(spec):
             out["tested"].append(
-                steps.test_features(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+                steps.measure_feature_gain(spec, settings, version=trained.version, data_md5=trained.data_md5)
             )
-        out["gated"].append(steps.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"]))
+        out["gated"].append(steps.gate(spec, settings, version=trained.version, data_md5=trained.data_md5))
     return out
 
 
@@ -248,18 +251,18 @@ def test_the_gate_refuses_a_challenger_that_fails_a_group(tmp_path, settings_for
         [sales(800, 1, slope=-1.0), sales(3000, 2, noisy_store="street")],
     )
     first, second = world["gated"]
-    assert first["decision"] == "promoted"
-    assert second["decision"] == "rejected", second
-    assert second["reason"].startswith("rmse") and "vs champion v1" in second["reason"], "it won on the metric"
-    assert "but slice 'store_type': the gap between groups widens by" in second["reason"]
-    c = registry.client(world["settings"].tracking_uri)
+    assert first.decision == "promoted"
+    assert second.decision == "rejected", second
+    assert second.reason.startswith("rmse") and "vs champion v1" in second.reason, "it won on the metric"
+    assert "but slice 'store_type': the gap between groups widens by" in second.reason
+    c = Registry.from_settings(world["settings"]).client
     tags = c.get_model_version("store_sales", "2").tags
     record = __import__("json").loads(tags["gate.slices"])
     assert record["ok"] is False and set(record["challenger"]["store_type"]) == set(STORES)
     assert record["summary"]["store_type"]["group"] == "street"
     run_metrics = c.get_run(c.get_model_version("store_sales", "2").run_id).data.metrics
     assert {f"slice.store_type.{s}.rmse" for s in STORES} <= set(run_metrics)
-    assert registry.champion_version("store_sales", world["settings"].tracking_uri) == "1"
+    assert Registry.from_settings(world["settings"]).champion_version("store_sales") == "1"
 
     from airloop.ops import views
 
@@ -278,8 +281,8 @@ def test_a_floor_refuses_even_a_first_version(tmp_path, settings_for, monkeypatc
         feat.pop("candidate", None)
     world = run(tmp_path, settings_for, monkeypatch, data, [sales(2000, 5, noisy_store="online")])
     (gated,) = world["gated"]
-    assert gated["decision"] == "rejected" and "group online rmse" in gated["reason"], gated
-    assert registry.champion_version("store_sales", world["settings"].tracking_uri) is None
+    assert gated.decision == "rejected" and "group online rmse" in gated.reason, gated
+    assert Registry.from_settings(world["settings"]).champion_version("store_sales") is None
 
 
 # ------------------------------------------------------------------------------------------ feature-gain test
@@ -296,27 +299,28 @@ def tested(tmp_path_factory, settings_for):
 
 def test_each_candidate_feature_is_measured_with_and_without(tested):
     (result,) = tested["tested"]
-    size, lucky = result["features"]["size"], result["features"]["lucky"]
+    size, lucky = result.features["size"], result.features["lucky"]
     assert size["adds"] is True and size["gain"] > 0.5, size  # leaving size out costs real RMSE
     assert lucky["adds"] is False and lucky["gain"] < 0.3, lucky  # noise earns nothing (beyond chance)
-    assert size["with"] == lucky["with"] == pytest.approx(tested["trained"][0]["metrics"]["rmse"])
+    assert size["with"] == lucky["with"] == pytest.approx(tested["trained"][0].metrics["rmse"])
     assert size["without"] == pytest.approx(size["with"] + size["gain"])  # rmse: the gain is a drop in error
-    tags = registry.client(tested["settings"].tracking_uri).get_model_version("store_sales", "1").tags
+    models = Registry.from_settings(tested["settings"])
+    tags = models.client.get_model_version("store_sales", "1").tags
     assert tags["feature_gain.size.adds"] == "true" and tags["feature_gain.lucky.adds"] == "false"
-    described = registry.describe_models(["store_sales"], tracking_uri=tested["settings"].tracking_uri)[0]
+    described = models.describe_models(["store_sales"])[0]
     assert described["versions"][0]["feature_gain"]["lucky"]["adds"] is False
 
 
 def test_the_gate_can_require_every_candidate_to_add(tested):
     (gated,) = tested["gated"]
-    assert gated["decision"] == "rejected"
-    assert "candidate feature(s) lucky" in gated["reason"] and "size" not in gated["reason"].split("but")[1]
+    assert gated.decision == "rejected"
+    assert "candidate feature(s) lucky" in gated.reason and "size" not in gated.reason.split("but")[1]
 
 
 def test_without_the_requirement_the_gain_is_only_recorded(tmp_path, settings_for, monkeypatch):
     world = run(tmp_path, settings_for, monkeypatch, sales_spec(), [sales(1500, 12)])
-    assert world["gated"][0]["decision"] == "promoted"
-    assert set(world["tested"][0]["features"]) == {"size", "lucky"}
+    assert world["gated"][0].decision == "promoted"
+    assert set(world["tested"][0].features) == {"size", "lucky"}
 
 
 def test_the_without_model_differs_only_by_the_feature(tested):
@@ -326,10 +330,10 @@ def test_the_without_model_differs_only_by_the_feature(tested):
 
     spec, settings = tested["spec"], tested["settings"]
     trained = tested["trained"][0]
-    params = registry.recorded("store_sales", "1", "params", tracking_uri=settings.tracking_uri)
-    split = steps._restored_split(spec, settings, trained["data_md5"])
+    params = Registry.from_settings(settings).recorded("store_sales", "1", "params")
+    split = steps._restored_split(spec, settings, trained.data_md5)
     again = training.fit(split, spec, feature_columns(spec), feature_gain._overrides(params))
-    assert again.metrics["rmse"] == trained["metrics"]["rmse"]
+    assert again.metrics["rmse"] == trained.metrics["rmse"]
 
 
 def test_a_gate_without_a_recorded_test_refuses_when_required():
@@ -351,16 +355,16 @@ def test_a_champion_older_than_max_model_age_is_stale(tmp_path, settings_for, mo
         feat.pop("candidate", None)
     world = run(tmp_path, settings_for, monkeypatch, data, [sales(800, 21)])
     spec, settings = world["spec"], world["settings"]
-    created = registry.client(settings.tracking_uri).get_model_version("store_sales", "1").creation_timestamp / 1000
+    created = Registry.from_settings(settings).resolve("store_sales", "1").creation_timestamp / 1000
     fresh = steps.staleness(spec, settings, now=created + 29 * 86400)
     old = steps.staleness(spec, settings, now=created + 31 * 86400)
-    assert fresh["stale"] is False and old["stale"] is True, (fresh, old)
-    assert old["champion_version"] == "1" and math.isclose(old["age_seconds"], 31 * 86400, abs_tol=1)
-    assert "31.0 days old, older than max_model_age 30d" in old["reason"]
+    assert fresh.stale is False and old.stale is True, (fresh, old)
+    assert old.champion_version == "1" and math.isclose(old.age_seconds or 0, 31 * 86400, abs_tol=1)
+    assert "31.0 days old, older than max_model_age 30d" in old.reason
     no_limit = parse_spec({**data, "training": {"min_rows": 100}}, "store_sales.yaml")
-    assert steps.staleness(no_limit, settings, now=created + 999 * 86400)["stale"] is False
+    assert steps.staleness(no_limit, settings, now=created + 999 * 86400).stale is False
 
 
 def test_no_champion_is_never_stale(tmp_path, settings_for):
     spec = parse_spec(sales_spec(training={"max_model_age": "1m"}), "store_sales.yaml")
-    assert steps.staleness(spec, settings_for(tmp_path))["reason"] == "no champion yet"
+    assert steps.staleness(spec, settings_for(tmp_path)).reason == "no champion yet"

@@ -93,7 +93,7 @@ def zone(tmp_path_factory, settings_for, spec) -> Zone:
         "no_amount.parquet",
     ]
     records = {name: ingest.process_batch(spec, settings, versioner, raw[name]) for name in order}
-    records["unlabelled.parquet"] = BatchRecord(**steps.process(spec, settings, raw["unlabelled.parquet"]))
+    records["unlabelled.parquet"] = steps.process(spec, settings, raw["unlabelled.parquet"])
     return Zone(settings, raw, sha_before, frames, records, pending_before, ingest.pending_batches(spec, settings))
 
 

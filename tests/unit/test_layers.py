@@ -84,6 +84,8 @@ def library_violations(library: Path) -> list[Violation]:
         parts = path.relative_to(library).with_suffix("").parts
         if parts == ("__init__",):
             continue  # the façade re-exports from every layer, lazily
+        if "templates" in parts[:-1]:
+            continue  # the text of files `airloop new` writes into a user's project (importing the façade)
         own = layer_of(parts[0])
         for line, name in imports(path):
             if name.split(".")[0] in FORBIDDEN_IN_LIBRARY:
@@ -125,7 +127,7 @@ def test_every_top_level_module_and_package_has_a_layer():
     ("target", "planted"),
     [
         ("store/storage.py", "from airloop.steps import discover\n"),  # a top-level import of a higher layer
-        ("spec.py", "def _late():\n    from airloop.data import features\n"),  # a lazy one
+        ("spec/pipeline.py", "def _late():\n    from airloop.data import features\n"),  # a lazy one
         ("model/training.py", "import airflow.sdk\n"),  # Airflow in the library
     ],
 )
@@ -143,5 +145,5 @@ def test_a_plugin_importing_the_model_layer_is_caught(tmp_path):
     copy = tmp_path / "plugins"
     shutil.copytree(PLUGINS, copy, ignore=shutil.ignore_patterns("__pycache__"))
     with open(copy / "airloop_airflow" / "sensors.py", "a") as f:
-        f.write("\nfrom airloop.model.registry import champion_version\n")
+        f.write("\nfrom airloop.model.registry import Registry\n")
     assert [v.imported for v in plugin_violations(copy)] == ["airloop.model.registry"]

@@ -8,9 +8,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from airloop import steps
+from airloop.contracts import Lineage, Trained
 from airloop.data.datagen import generate
 from airloop.errors import RegistryError
-from airloop.model import registry
+from airloop.model.registry import Registry
 from airloop.monitor import checks
 from airloop.ops import views
 from airloop.store.versioning import DataVersioner
@@ -28,8 +29,10 @@ def world(tmp_path_factory, settings_for, fast_spec):
         empty = views.pipeline_detail(fast_spec, settings)
         uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=301), "first.parquet")
         steps.process(fast_spec, settings, uri)
-        v1 = steps.train(fast_spec, settings, trigger="new_data", extra_tags={"airflow_dag_id": f"{NAME}__train"})
-        steps.gate(fast_spec, settings, version=v1["version"], data_md5=v1["data_md5"])
+        lineage = Lineage(trigger="new_data", extra_tags={"airflow_dag_id": f"{NAME}__train"})
+        v1 = steps.train(fast_spec, settings, lineage)
+        assert isinstance(v1, Trained), v1
+        steps.gate(fast_spec, settings, version=v1.version, data_md5=v1.data_md5)
         for kind, drift in (("clean", "none"), ("shifted", "covariate")):
             df = generate("fraud", rows=3000, seed=302 if drift == "none" else 303, drift=drift, labels=True)
             steps.process(fast_spec, settings, steps.land(fast_spec, settings, df, f"{kind}.parquet"))
@@ -37,14 +40,17 @@ def world(tmp_path_factory, settings_for, fast_spec):
         v2 = steps.train(
             fast_spec,
             settings,
-            trigger="drift",
-            extra_tags={
-                "airflow_dag_id": f"{NAME}__retrain",
-                "airflow_run_id": "asset_triggered__2026-11-26T08:00:00+00:00",
-                "drift.batch": "shifted-x",
-            },
+            Lineage(
+                trigger="drift",
+                extra_tags={
+                    "airflow_dag_id": f"{NAME}__retrain",
+                    "airflow_run_id": "asset_triggered__2026-11-26T08:00:00+00:00",
+                    "drift.batch": "shifted-x",
+                },
+            ),
         )
-        steps.gate(fast_spec, settings, version=v2["version"], data_md5=v2["data_md5"])
+        assert isinstance(v2, Trained), v2
+        steps.gate(fast_spec, settings, version=v2.version, data_md5=v2.data_md5)
         yield {
             "settings": settings,
             "spec": fast_spec,
@@ -65,7 +71,7 @@ def test_a_pipeline_without_models_has_an_empty_page(world):
 
 def test_summary_matches_mlflow(world):
     settings, s = world["settings"], world["detail"]["summary"]
-    model = registry.describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+    model = Registry.from_settings(settings).describe_models([NAME])[0]
     assert (s["champion"], s["challenger"]) == (model["champion"], model["challenger"])
     champion = next(v for v in model["versions"] if v["version"] == model["champion"])
     assert s["champion_metric"] == pytest.approx(champion["metrics"]["pr_auc"])
@@ -130,12 +136,28 @@ def test_drift_chart_draws_every_check(world):
 
 def test_rollback_is_audited_and_refused_without_an_earlier_champion(world, tmp_path):
     settings, spec = world["settings"], world["spec"]
-    champion = registry.champion_version(NAME, settings.tracking_uri)
+    models = Registry.from_settings(settings)
+    champion = models.champion_version(NAME)
     if champion == "1":  # v2 lost its gate: make it champion by hand so there is something to roll back
-        registry.promote(NAME, "2", tracking_uri=settings.tracking_uri, actor="unit")
+        models.promote(NAME, "2", actor="unit")
     result = views.rollback(spec, settings, actor="airflow-ui:alice")
     assert (result["from"], result["to"], result["actor"]) == ("2", "1", "airflow-ui:alice")
     history = views.pipeline_detail(spec, settings)["champion_history"]
     assert history[0]["actor"] == "airflow-ui:alice" and history[0]["reason"] == "rollback from v2"
     with pytest.raises(RegistryError, match="no earlier champion"):
         views.rollback(spec, settings, actor="airflow-ui:alice")
+
+
+def test_dag_links_include_the_staleness_dag_only_when_models_can_go_stale(fast_spec):
+    assert fast_spec.training.max_model_age  # the shipped spec retrains an old champion
+    assert views.pipeline_dag_ids(fast_spec) == {
+        "features": f"{NAME}__features",
+        "train": f"{NAME}__train",
+        "score": f"{NAME}__score",
+        "monitor": f"{NAME}__monitor",
+        "retrain": f"{NAME}__retrain",
+        "staleness": f"{NAME}__staleness",
+    }
+    ageless = fast_spec.model_copy(update={"training": fast_spec.training.model_copy(update={"max_model_age": None})})
+    assert "staleness" not in views.pipeline_dag_ids(ageless)
+    assert list(views.pipeline_dag_ids(ageless)) == ["features", "train", "score", "monitor", "retrain"]

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from airloop import steps
+from airloop.contracts import Lineage, Skipped, Trained
 from airloop.data.datagen import generate
-from airloop.model import registry
+from airloop.model.registry import Registry
 from airloop.monitor import checks
 from airloop.store.versioning import DataVersioner
 
@@ -26,8 +27,9 @@ def world(tmp_path_factory, settings_for, fast_spec):
         uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=201), "first.parquet")
         steps.process(fast_spec, settings, uri)
         before_champion = checks.check_pending(fast_spec, settings, versioner)
-        trained = steps.train(fast_spec, settings, trigger="manual")
-        steps.gate(fast_spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+        trained = steps.train(fast_spec, settings, Lineage(trigger="manual"))
+        assert isinstance(trained, Trained), trained
+        steps.gate(fast_spec, settings, version=trained.version, data_md5=trained.data_md5)
         batches = {
             "clean": generate("fraud", rows=3000, seed=202, labels=False),
             "covariate": generate("fraud", rows=3000, seed=203, drift="covariate", labels=False),
@@ -36,9 +38,8 @@ def world(tmp_path_factory, settings_for, fast_spec):
         }
         ids = {}
         for kind, df in batches.items():
-            ids[kind] = steps.process(fast_spec, settings, steps.land(fast_spec, settings, df, f"{kind}.parquet"))[
-                "batch_id"
-            ]
+            landed = steps.land(fast_spec, settings, df, f"{kind}.parquet")
+            ids[kind] = steps.process(fast_spec, settings, landed).batch_id
         first = checks.check_pending(fast_spec, settings, versioner)
         second = checks.check_pending(fast_spec, settings, versioner)
         yield {
@@ -93,7 +94,7 @@ def test_records_reports_and_mlflow_run(world):
 
     assert b"Drift detected" in storage.read_bytes(check["html_uri"])
     assert storage.read_bytes(check["png_uri"])[:4] == b"\x89PNG"
-    run = registry.client(settings.tracking_uri).get_run(check["mlflow_run_id"])
+    run = Registry.from_settings(settings).client.get_run(check["mlflow_run_id"])
     assert run.data.tags["batch_id"] == check["batch_id"]
     assert run.data.metrics["share_drifted"] == pytest.approx(check["share_drifted"])
     assert any(k.startswith("drift.") for k in run.data.metrics)
@@ -113,11 +114,12 @@ def test_new_data_does_not_retrain_once_a_champion_exists_unless_the_spec_says_s
             steps.process(
                 spec, settings, steps.land(spec, settings, generate("fraud", rows=2000, seed=seed), f"{seed}.pq")
             )
-            result = steps.train(spec, settings, trigger="new_data")
-            if "version" in result:
-                steps.gate(spec, settings, version=result["version"], data_md5=result["data_md5"])
-        assert "retraining is drift-driven" in result["skipped"]
-        drift = steps.train(spec, settings, trigger="drift")
-        assert drift["version"] == "2", "drift retrains on the window that now includes the new batch"
-        again = steps.train(spec, settings, trigger="drift")
-        assert "nothing new to learn" in again["skipped"], "the same window never trains twice"
+            result = steps.train(spec, settings, Lineage(trigger="new_data"))
+            if isinstance(result, Trained):
+                steps.gate(spec, settings, version=result.version, data_md5=result.data_md5)
+        assert isinstance(result, Skipped) and "retraining is drift-driven" in result.reason
+        drift = steps.train(spec, settings, Lineage(trigger="drift"))
+        assert isinstance(drift, Trained) and drift.version == "2", "drift retrains on the window with the new batch"
+        again = steps.train(spec, settings, Lineage(trigger="drift"))
+        assert isinstance(again, Skipped), "the same window never trains twice"
+        assert "nothing new to learn" in again.reason

@@ -89,7 +89,7 @@ def test_stack_for_rebuilds_the_recorded_topology(tmp_path):
 
 
 def test_unreachable_postgres_is_a_clear_error(tmp_path):
-    from airloop.dev.localstack import free_port
+    from airloop.dev.processes import free_port
 
     stack = NativeStack(ROOT, tmp_path, postgres_url=f"postgresql://postgres@127.0.0.1:{free_port()}")
     with pytest.raises(AirloopError, match="PostgreSQL at postgresql://postgres@127.0.0.1:.* is not reachable"):

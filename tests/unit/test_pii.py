@@ -34,9 +34,12 @@ import yaml
 
 from airloop import steps
 from airloop.catalog import parse_spec
+from airloop.contracts import GateOutcome, Lineage, Trained
 from airloop.data import ingest, pii
+from airloop.data.ingest import BatchRecord
 from airloop.data.validation import validate_frame
 from airloop.errors import AirloopError, SpecError
+from airloop.model.scoring import ScoredBatch
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec
 from airloop.store.versioning import DataVersioner
@@ -150,10 +153,10 @@ class World:
     spec: PipelineSpec
     settings: Settings
     raw: dict[str, pd.DataFrame]
-    batches: dict[str, dict[str, Any]]
-    trained: dict[str, Any]
-    gated: dict[str, Any]
-    scored: list[dict[str, Any]]
+    batches: dict[str, BatchRecord]
+    trained: Trained
+    gated: GateOutcome
+    scored: list[ScoredBatch]
     log_text: str
     cli_out: str
     cli_rc: int
@@ -192,8 +195,9 @@ def world(tmp_path_factory, env_for) -> World:
             batches = {}
             for role, df in raw.items():
                 batches[role] = steps.process(spec, settings, steps.land(spec, settings, df, f"{role}.parquet"))
-            trained = steps.train(spec, settings, trigger="manual")
-            gated = steps.gate(spec, settings, version=trained["version"], data_md5=trained["data_md5"])
+            trained = steps.train(spec, settings, Lineage(trigger="manual"))
+            assert isinstance(trained, Trained), trained
+            gated = steps.gate(spec, settings, version=trained.version, data_md5=trained.data_md5)
             scored = steps.score(spec, settings)
             # `airloop validate` on the raw first batch, as a person would run it (stdout and stderr both kept).
             for key, value in env_with(env_for, root, AIRLOOP_PII_KEY=KEY).items():
@@ -241,11 +245,11 @@ def _is_raw_storage(world: World, path: Path) -> bool:
 @pytest.mark.slow
 def test_the_loop_ran_through_training_and_scoring(world):
     b = world.batches
-    assert b["first"]["status"] == "curated" and b["first"]["n_invalid"] == 9, b["first"]
-    assert b["second"]["status"] == "curated" and b["second"]["n_invalid"] == 0, b["second"]
-    assert b["rejected"]["status"] == "rejected", b["rejected"]
-    assert world.trained["version"] == "1" and world.gated["decision"] == "promoted"
-    assert {s["batch_id"] for s in world.scored} == {b["first"]["batch_id"], b["second"]["batch_id"]}
+    assert b["first"].status == "curated" and b["first"].n_invalid == 9, b["first"]
+    assert b["second"].status == "curated" and b["second"].n_invalid == 0, b["second"]
+    assert b["rejected"].status == "rejected", b["rejected"]
+    assert world.trained.version == "1" and world.gated.decision == "promoted"
+    assert {s.batch_id for s in world.scored} == {b["first"].batch_id, b["second"].batch_id}
     assert world.cli_rc == 1, world.cli_out
 
 
@@ -272,7 +276,7 @@ def test_raw_personal_values_reach_no_file_log_or_output_outside_raw_storage(wor
 
 @pytest.mark.slow
 def test_reports_name_the_failure_and_mask_the_value(world):
-    quarantine = Path(world.batches["first"]["quarantine_uri"].removeprefix("file://"))
+    quarantine = Path(world.batches["first"].quarantine_uri.removeprefix("file://"))
     report = json.loads((quarantine / "report.json").read_text())
     by_column = {(f["column"], f["check"].split("(")[0]): f for f in report["failures"]}
     assert by_column[("email", "field_uniqueness")]["count"] == 4
@@ -281,13 +285,13 @@ def test_reports_name_the_failure_and_mask_the_value(world):
     assert by_column[("full_name", "not_nullable")]["examples"] == [None]
     rows = pd.read_parquet(quarantine / "rows.parquet")
     assert len(rows) == 9 and rows["email"].str.endswith(EMAIL_DOMAIN).all(), "quarantined rows stay raw"
-    assert "<pii>" in world.batches["rejected"]["reason"] and "email" in world.batches["rejected"]["reason"]
+    assert "<pii>" in (world.batches["rejected"].reason or "") and "email" in (world.batches["rejected"].reason or "")
 
 
 @pytest.mark.slow
 def test_curated_columns_are_hashed_or_gone(world):
     rec = ingest.load_records(world.settings, NAME)
-    first = next(r for r in rec if r.batch_id == world.batches["first"]["batch_id"])
+    first = next(r for r in rec if r.batch_id == world.batches["first"].batch_id)
     curated = ingest.read_curated(first, DataVersioner.from_settings(world.settings))
     assert not {"full_name", "phone", "loyalty_no"} & set(curated.columns), "drop columns and unused hashes leave"
     raw = world.raw["first"]
@@ -300,12 +304,10 @@ def test_curated_columns_are_hashed_or_gone(world):
 def test_the_same_email_in_two_batches_hashes_the_same(world):
     versioner = DataVersioner.from_settings(world.settings)
     frames = {r.batch_id: ingest.read_curated(r, versioner) for r in ingest.load_records(world.settings, NAME) if r.md5}
-    first, second = (frames[world.batches[k]["batch_id"]] for k in ("first", "second"))
+    first, second = (frames[world.batches[k].batch_id] for k in ("first", "second"))
     shared = set(first["email"]) & set(second["email"])
     assert shared == {hmac_hex(e) for e in world.raw["first"]["email"].iloc[40:90]}
-    preds = pd.read_parquet(
-        next(s["uri"] for s in world.scored if s["batch_id"] == world.batches["second"]["batch_id"])
-    )
+    preds = pd.read_parquet(next(s.uri for s in world.scored if s.batch_id == world.batches["second"].batch_id))
     assert shared <= set(preds["email"]), "predictions join back on the hashed id"
 
 
@@ -367,7 +369,7 @@ def test_a_missing_key_fails_clearly_loses_nothing_and_the_batch_runs_once_the_k
     assert steps.discover(spec, keyless) == [uri], "still pending"
 
     keyed = Settings.from_mapping(env_with(env_for, tmp_path, AIRLOOP_PII_KEY=KEY), base=tmp_path)
-    assert steps.process(spec, keyed, uri)["status"] == "curated"
+    assert steps.process(spec, keyed, uri).status == "curated"
     assert steps.discover(spec, keyed) == []
 
 

@@ -13,9 +13,11 @@ import time
 import pytest
 
 from airloop import steps
+from airloop.contracts import Lineage, Trained
 from airloop.data.datagen import generate
 from airloop.errors import AirloopError
-from airloop.model import registry
+from airloop.model import gate
+from airloop.model.registry import Registry
 from airloop.store import locks
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
@@ -36,8 +38,9 @@ def world(tmp_path_factory, settings_for, fast_spec):
                 settings,
                 steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=seed), f"b{seed}.parquet"),
             )
-            versions.append(steps.train(fast_spec, settings, trigger="manual"))
-        steps.gate(fast_spec, settings, version="1", data_md5=versions[0]["data_md5"])
+            versions.append(steps.train(fast_spec, settings, Lineage(trigger="manual")))
+        assert all(isinstance(v, Trained) for v in versions), versions
+        steps.gate(fast_spec, settings, version="1", data_md5=versions[0].data_md5)
         yield {"settings": settings, "spec": fast_spec, "trained": versions, "root": root}
 
 
@@ -47,18 +50,18 @@ def cwd(world, monkeypatch):
 
 
 def _history(world):
-    return registry.champion_history(NAME, tracking_uri=world["settings"].tracking_uri)
+    return Registry.from_settings(world["settings"]).champion_history(NAME)
 
 
 def _slow_moves(monkeypatch, seconds: float = 0.6):
     """Every alias move first waits: the window between 'read the champion' and 'move the alias' gets wide."""
-    original = registry._move_champion
+    original = Registry.move_champion
 
     def slow(*args, **kwargs):
         time.sleep(seconds)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(registry, "_move_champion", slow)
+    monkeypatch.setattr(Registry, "move_champion", slow)
 
 
 def test_racing_gates_leave_one_champion_and_an_unbroken_history(world, cwd, monkeypatch):
@@ -69,7 +72,7 @@ def test_racing_gates_leave_one_champion_and_an_unbroken_history(world, cwd, mon
 
     def gate(i: int) -> None:
         try:
-            decisions[i] = steps.gate(spec, settings, version=trained[i]["version"], data_md5=trained[i]["data_md5"])
+            decisions[i] = steps.gate(spec, settings, version=trained[i].version, data_md5=trained[i].data_md5)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -79,7 +82,7 @@ def test_racing_gates_leave_one_champion_and_an_unbroken_history(world, cwd, mon
     for t in threads:
         t.join(120)
     assert not errors, errors
-    model = registry.describe_models([NAME], tracking_uri=settings.tracking_uri)[0]
+    model = Registry.from_settings(settings).describe_models([NAME])[0]
     assert sum("champion" in v["aliases"] for v in model["versions"]) == 1
     moves = _history(world)[start:]
     # Every promotion is recorded against the champion it actually replaced: none lost, none doubled.
@@ -88,40 +91,40 @@ def test_racing_gates_leave_one_champion_and_an_unbroken_history(world, cwd, mon
         assert move["previous"] == before, moves
         before = move["version"]
     assert before == model["champion"]
-    promoted = [d for d in decisions.values() if d["decision"] == "promoted"]
+    promoted = [d for d in decisions.values() if d.decision == "promoted"]
     assert len(moves) == len(promoted)
     # Each winner was compared against the very champion it replaced (not one that was replaced meanwhile).
     for d in promoted:
-        (move,) = [m for m in moves if m["version"] == d["version"]]
-        assert move["previous"] == d["champion_version"], (d, moves)
+        (move,) = [m for m in moves if m["version"] == d.version]
+        assert move["previous"] == d.champion_version, (d, moves)
 
 
 def test_champion_moved_during_comparison_is_gated_again(world, cwd, monkeypatch):
     """Compare-and-set inside the registry: a move by someone else between read and write forces a re-gate."""
     settings, spec, trained = world["settings"], world["spec"], world["trained"]
-    uri = settings.tracking_uri
-    registry.promote(NAME, "1", tracking_uri=uri, actor="test")
-    original = registry._compare
+    models = Registry.from_settings(settings)
+    models.promote(NAME, "1", actor="test")
+    original = gate._compare
     moved = []
 
     def compare_while_someone_promotes(*args, **kwargs):
         if not moved:  # another process promotes v2 while we compare v3 against v1
-            moved.append(registry.promote(NAME, "2", tracking_uri=uri, actor="other"))
+            moved.append(models.promote(NAME, "2", actor="other"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(registry, "_compare", compare_while_someone_promotes)
-    decision = steps.gate(spec, settings, version=trained[2]["version"], data_md5=trained[2]["data_md5"])
+    monkeypatch.setattr(gate, "_compare", compare_while_someone_promotes)
+    decision = steps.gate(spec, settings, version=trained[2].version, data_md5=trained[2].data_md5)
     assert moved == ["1"]
-    assert decision["champion_version"] == "2", "gated again, against the champion that is current now"
-    tags = registry.client(uri).get_model_version(NAME, "3").tags
+    assert decision.champion_version == "2", "gated again, against the champion that is current now"
+    tags = models.client.get_model_version(NAME, "3").tags
     assert tags["gate.champion_version"] == "2"
 
 
 def test_rollback_waits_for_the_champion_lock(world, cwd):
     settings = world["settings"]
-    uri = settings.tracking_uri
-    registry.promote(NAME, "1", tracking_uri=uri, actor="test")
-    registry.promote(NAME, "3", tracking_uri=uri, actor="test")
+    models = Registry.from_settings(settings)
+    models.promote(NAME, "1", actor="test")
+    models.promote(NAME, "3", actor="test")
     with steps.champion_lock(settings, NAME):
         with pytest.raises(AirloopError, match="still held"):
             with steps.champion_lock(settings, NAME, timeout=0.5):
@@ -130,35 +133,36 @@ def test_rollback_waits_for_the_champion_lock(world, cwd):
         t = threading.Thread(target=lambda: result.update(moved=steps.rollback(NAME, settings, actor="test")))
         t.start()
         time.sleep(0.5)
-        assert t.is_alive() and registry.champion_version(NAME, uri) == "3", "rollback waits for the lock"
+        assert t.is_alive() and models.champion_version(NAME) == "3", "rollback waits for the lock"
     t.join(60)
     assert result["moved"] == ("3", "1")
-    assert registry.champion_version(NAME, uri) == "1"
+    assert models.champion_version(NAME) == "1"
 
 
 def test_a_retried_training_run_reuses_its_version(world, cwd, monkeypatch):
     settings, spec = world["settings"], world["spec"]
-    uri = settings.tracking_uri
-    count = len(registry.describe_models([NAME], tracking_uri=uri)[0]["versions"])
+    models = Registry.from_settings(settings)
+    count = len(models.describe_models([NAME])[0]["versions"])
     key = "fraud_detection__retrain/manual__2026-11-26/train"
-    original = registry.log_model_version
+    original = Registry.log_model_version
 
     def register_then_die(*args, **kwargs):  # the worker is killed right after MLflow registered the version
         original(*args, **kwargs)
         raise KeyboardInterrupt("worker killed")
 
-    monkeypatch.setattr(registry, "log_model_version", register_then_die)
+    monkeypatch.setattr(Registry, "log_model_version", register_then_die)
     with pytest.raises(KeyboardInterrupt):
-        steps.train(spec, settings, trigger="manual", run_key=key)
-    monkeypatch.setattr(registry, "log_model_version", original)
-    retry = steps.train(spec, settings, trigger="manual", run_key=key)
-    again = steps.train(spec, settings, trigger="manual", run_key=key)
-    versions = registry.describe_models([NAME], tracking_uri=uri)[0]["versions"]
+        steps.train(spec, settings, Lineage(trigger="manual"), run_key=key)
+    monkeypatch.setattr(Registry, "log_model_version", original)
+    retry = steps.train(spec, settings, Lineage(trigger="manual"), run_key=key)
+    again = steps.train(spec, settings, Lineage(trigger="manual"), run_key=key)
+    assert isinstance(retry, Trained) and isinstance(again, Trained), (retry, again)
+    versions = models.describe_models([NAME])[0]["versions"]
     assert len(versions) == count + 1, "exactly one new version for one unit of work"
-    assert retry["reused"] is True and retry["version"] == again["version"] == versions[-1]["version"]
-    assert retry["data_md5"] == versions[-1]["data_md5"] and retry["metrics"]["pr_auc"] > 0
-    other = steps.train(spec, settings, trigger="manual", run_key=key + "-another-run")
-    assert other["version"] != retry["version"] and "reused" not in other
+    assert retry.reused is True and retry.version == again.version == versions[-1]["version"]
+    assert retry.data_md5 == versions[-1]["data_md5"] and retry.metrics["pr_auc"] > 0
+    other = steps.train(spec, settings, Lineage(trigger="manual"), run_key=key + "-another-run")
+    assert isinstance(other, Trained) and other.version != retry.version and not other.reused
 
 
 def test_local_lock_is_exclusive_across_threads(tmp_path):

@@ -20,10 +20,13 @@ import pytest
 
 from airloop import steps
 from airloop.catalog import parse_spec
+from airloop.contracts import GateOutcome, Lineage, Skipped, Trained
 from airloop.data import ingest
 from airloop.data.datagen import generate
 from airloop.errors import RegistryError
-from airloop.model import registry, training
+from airloop.model import training
+from airloop.model.gate import GateDecision, gate_and_promote
+from airloop.model.registry import Registry, experiment_name
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec
 from airloop.store.versioning import DataVersioner
@@ -39,8 +42,8 @@ class Loop:
     root: Path
     settings: Settings
     batches: list[str]  # batch ids, oldest first
-    trained: list[dict[str, Any]]  # steps.train results for v1, v2
-    gated: list[dict[str, Any]]  # steps.gate results for v1, v2
+    trained: list[Trained]  # steps.train results for v1, v2
+    gated: list[GateOutcome]  # steps.gate results for v1, v2
     gated_tags: list[dict[str, str]]  # tags of v1, v2 right after their gate (later tests may re-gate)
     after_v1: list[dict[str, Any]]  # describe_models after gating v1
     after_v2: list[dict[str, Any]]  # describe_models after gating v2
@@ -50,17 +53,21 @@ class Loop:
 def state(tmp_path_factory, settings_for, fast_spec) -> Loop:
     root = tmp_path_factory.mktemp("registry")
     settings = settings_for(root)
+    models = Registry.from_settings(settings)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # MLflow puts a sqlite store's artifacts under ./mlruns
         batches, trained, gated, gated_tags, described = [], [], [], [], []
         for seed, trigger in [(101, "manual"), (102, "new_data")]:
             uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=seed), f"batch-{seed}.parquet")
-            batches.append(steps.process(fast_spec, settings, uri)["batch_id"])
-            result = steps.train(fast_spec, settings, trigger=trigger, git_sha=GIT, extra_tags={"source": "unit"})
+            batches.append(steps.process(fast_spec, settings, uri).batch_id)
+            result = steps.train(
+                fast_spec, settings, Lineage(trigger=trigger, git_sha=GIT, extra_tags={"source": "unit"})
+            )
+            assert isinstance(result, Trained), result
             trained.append(result)
-            gated.append(steps.gate(fast_spec, settings, version=result["version"], data_md5=result["data_md5"]))
-            gated_tags.append(registry.client(settings.tracking_uri).get_model_version(NAME, result["version"]).tags)
-            described.append(registry.describe_models([NAME], tracking_uri=settings.tracking_uri))
+            gated.append(steps.gate(fast_spec, settings, version=result.version, data_md5=result.data_md5))
+            gated_tags.append(models.client.get_model_version(NAME, result.version).tags)
+            described.append(models.describe_models([NAME]))
         yield Loop(root, settings, batches, trained, gated, gated_tags, *described)
 
 
@@ -69,8 +76,12 @@ def cwd(state, monkeypatch):
     monkeypatch.chdir(state.root)
 
 
+def _registry(state: Loop) -> Registry:
+    return Registry.from_settings(state.settings)
+
+
 def _client(state: Loop):
-    return registry.client(state.settings.tracking_uri)
+    return _registry(state).client
 
 
 def _tags(state: Loop, version: str) -> dict[str, str]:
@@ -78,12 +89,12 @@ def _tags(state: Loop, version: str) -> dict[str, str]:
 
 
 def _champion(state: Loop) -> str | None:
-    return registry.champion_version(NAME, state.settings.tracking_uri)
+    return _registry(state).champion_version(NAME)
 
 
 def _holdout(state: Loop, spec: PipelineSpec, version_index: int, tmp_path) -> pd.DataFrame:
     path = DataVersioner.from_settings(state.settings).restore(
-        state.trained[version_index]["data_md5"], tmp_path / "t.parquet"
+        state.trained[version_index].data_md5, tmp_path / "t.parquet"
     )
     return training.time_split(pd.read_parquet(path), spec).holdout
 
@@ -100,22 +111,22 @@ def test_nothing_is_written_outside_the_tmp_root(state):
 @pytest.mark.slow
 def test_train_results(state, fast_spec):
     v1, v2 = state.trained
-    assert (v1["version"], v2["version"]) == ("1", "2")
-    assert v1["batches"] == state.batches[:1]
-    assert v2["batches"] == state.batches
-    assert (v1["n_rows"], v2["n_rows"]) == (3000, 6000)
-    assert v1["device"] == "cpu"
-    assert v1["data_md5"] != v2["data_md5"]
-    assert set(v1["metrics"]) == {"pr_auc", "roc_auc", "log_loss"}
-    assert v1["metrics"]["pr_auc"] > 0.1  # positives are ~2 %
+    assert (v1.version, v2.version) == ("1", "2")
+    assert list(v1.batches) == state.batches[:1]
+    assert list(v2.batches) == state.batches
+    assert (v1.n_rows, v2.n_rows) == (3000, 6000)
+    assert v1.device == "cpu"
+    assert v1.data_md5 != v2.data_md5
+    assert set(v1.metrics) == {"pr_auc", "roc_auc", "log_loss"}
+    assert v1.metrics["pr_auc"] > 0.1  # positives are ~2 %
 
 
 @pytest.mark.slow
 def test_first_version_is_promoted_to_champion(state):
     decision = state.gated[0]
-    assert decision["decision"] == "promoted"
-    assert decision["reason"] == "first version: no champion yet"
-    assert decision["champion_version"] is None
+    assert decision.decision == "promoted"
+    assert decision.reason == "first version: no champion yet"
+    assert decision.champion_version is None
     (entry,) = state.after_v1
     assert entry["champion"] == "1" and entry["challenger"] is None
     assert entry["versions"][0]["aliases"] == ["champion"]
@@ -127,28 +138,28 @@ def test_first_version_is_promoted_to_champion(state):
 @pytest.mark.parametrize("index", [0, 1])
 def test_lineage_tags_on_the_version(state, fast_spec, index):
     result = state.trained[index]
-    tags = _tags(state, result["version"])
+    tags = _tags(state, result.version)
     assert tags["pipeline"] == NAME
-    assert tags["data_md5"] == result["data_md5"]
+    assert tags["data_md5"] == result.data_md5
     assert tags["git_sha"] == GIT
     assert tags["spec_hash"] == fast_spec.spec_hash
     assert tags["training_batches"] == ",".join(state.batches[: index + 1])
     assert tags["trigger"] == ["manual", "new_data"][index]
     assert tags["device"] == "cpu"
     assert tags["source"] == "unit"
-    for key, value in result["metrics"].items():
+    for key, value in result.metrics.items():
         assert float(tags[f"metric.{key}"]) == pytest.approx(value, abs=1e-6)
 
 
 @pytest.mark.slow
 def test_lineage_tags_on_the_run(state):
-    run = _client(state).get_run(state.trained[0]["run_id"])
+    run = _client(state).get_run(state.trained[0].run_id)
     version_tags = _tags(state, "1")
     for key in ("pipeline", "data_md5", "git_sha", "spec_hash", "training_batches", "trigger", "device", "source"):
         assert run.data.tags[key] == version_tags[key], key
     assert run.data.params["n_rows"] == "3000"
     assert "eval_metric" not in run.data.params
-    assert run.data.metrics["pr_auc"] == pytest.approx(state.trained[0]["metrics"]["pr_auc"])
+    assert run.data.metrics["pr_auc"] == pytest.approx(state.trained[0].metrics["pr_auc"])
     artifacts = {a.path for a in _client(state).list_artifacts(run.info.run_id)}
     assert "feature_importance.png" in artifacts
 
@@ -165,17 +176,18 @@ def test_training_data_is_restorable_from_the_lineage(state, tmp_path):
 def test_gate_on_v2_records_its_decision(state):
     decision = state.gated[1]
     tags = state.gated_tags[1]
-    assert decision["champion_version"] == "1"
-    assert tags["gate.decision"] == decision["decision"] in ("promoted", "rejected")
-    assert tags["gate.reason"] == decision["reason"]
+    assert decision.champion_version == "1"
+    assert tags["gate.decision"] == decision.decision in ("promoted", "rejected")
+    assert tags["gate.reason"] == decision.reason
     assert tags["gate.metric"] == "pr_auc"
     assert tags["gate.champion_version"] == "1"
-    assert float(tags["gate.challenger_score"]) == pytest.approx(decision["challenger_score"], abs=1e-6)
-    assert float(tags["gate.champion_score"]) == pytest.approx(decision["champion_score"], abs=1e-6)
-    gain = decision["challenger_score"] - decision["champion_score"]
-    assert (decision["decision"] == "promoted") == (gain > 0)
+    assert float(tags["gate.challenger_score"]) == pytest.approx(decision.challenger_score, abs=1e-6)
+    assert float(tags["gate.champion_score"]) == pytest.approx(decision.champion_score, abs=1e-6)
+    assert decision.champion_score is not None
+    gain = decision.challenger_score - decision.champion_score
+    assert (decision.decision == "promoted") == (gain > 0)
     (entry,) = state.after_v2
-    if decision["decision"] == "promoted":
+    if decision.decision == "promoted":
         assert (entry["champion"], entry["challenger"]) == ("2", None)
     else:
         assert (entry["champion"], entry["challenger"]) == ("1", "2")
@@ -186,16 +198,16 @@ def test_gate_scores_both_versions_on_the_challengers_holdout(state, fast_spec, 
     decision = state.gated[1]
     holdout = _holdout(state, fast_spec, 1, tmp_path)
     for version, key in (("2", "challenger_score"), ("1", "champion_score")):
-        booster = registry.load_booster(NAME, version, state.settings.tracking_uri)
+        booster = _registry(state).load_booster(NAME, version)
         score = training.evaluate(booster, holdout, list(booster.feature_names), "is_fraud")["pr_auc"]
-        assert score == pytest.approx(decision[key], abs=1e-9)
+        assert score == pytest.approx(getattr(decision, key), abs=1e-9)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", [0, 1])
 def test_gate_reproduces_the_training_holdout_score(state, index):
     # The holdout rebuilt from the DVC md5 and the registered model give exactly the metric logged at training.
-    assert state.gated[index]["challenger_score"] == pytest.approx(state.trained[index]["metrics"]["pr_auc"], abs=1e-9)
+    assert state.gated[index].challenger_score == pytest.approx(state.trained[index].metrics["pr_auc"], abs=1e-9)
 
 
 @pytest.mark.slow
@@ -207,8 +219,8 @@ def test_describe_models_shape(state):
     assert [v["version"] for v in entry["versions"]] == ["1", "2"]
     for v, result in zip(entry["versions"], state.trained, strict=True):
         assert {"version", "aliases", "metrics", "data_md5", "trigger", "gate", "created"} <= set(v)
-        assert v["data_md5"] == result["data_md5"]
-        assert v["metrics"] == pytest.approx(result["metrics"], abs=1e-6)
+        assert v["data_md5"] == result.data_md5
+        assert v["metrics"] == pytest.approx(result.metrics, abs=1e-6)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v["created"])
     aliases = {v["version"]: v["aliases"] for v in entry["versions"]}
     assert aliases[entry["champion"]] == ["champion"]
@@ -218,7 +230,7 @@ def test_describe_models_shape(state):
 
 @pytest.mark.slow
 def test_describe_unknown_model(state):
-    assert registry.describe_models(["nobody"], tracking_uri=state.settings.tracking_uri) == [
+    assert _registry(state).describe_models(["nobody"]) == [
         {"pipeline": "nobody", "champion": None, "challenger": None, "versions": []}
     ]
 
@@ -233,9 +245,7 @@ def test_gate_rejects_a_challenger_that_does_not_improve_enough(state, fast_spec
     data = copy.deepcopy(fast_spec.model_dump(mode="json", by_alias=True))
     data["gate"]["min_improvement"] = 1.0  # no pr_auc gain can reach this
     strict = parse_spec(data)
-    decision = registry.gate_and_promote(
-        strict, other, _holdout(state, strict, int(other) - 1, tmp_path), tracking_uri=state.settings.tracking_uri
-    )
+    decision = gate_and_promote(_registry(state), strict, other, _holdout(state, strict, int(other) - 1, tmp_path))
     assert decision.decision == "rejected"
     assert "must be > 0" in decision.reason or "< required 1.0" in decision.reason
     assert _champion(state) == champion
@@ -247,21 +257,21 @@ def test_gate_rejects_a_challenger_that_does_not_improve_enough(state, fast_spec
 def test_gating_the_champion_again_keeps_it(state, fast_spec, tmp_path, cwd):
     champion = _champion(state)
     holdout = _holdout(state, fast_spec, int(champion) - 1, tmp_path)
-    decision = registry.gate_and_promote(fast_spec, champion, holdout, tracking_uri=state.settings.tracking_uri)
+    decision = gate_and_promote(_registry(state), fast_spec, champion, holdout)
     assert (decision.decision, decision.reason) == ("promoted", "already champion")
     assert _champion(state) == champion
 
 
 @pytest.mark.slow
 def test_promote_and_rollback_move_the_champion(state, cwd):
-    uri = state.settings.tracking_uri
+    models = _registry(state)
     champion = _champion(state)
     other = "1" if champion == "2" else "2"
-    assert registry.promote(NAME, other, tracking_uri=uri, actor="unit") == champion
+    assert models.promote(NAME, other, actor="unit") == champion
     assert _champion(state) == other
     assert _tags(state, other)["trigger_promotion"] == "manual"
     assert _tags(state, other)["promoted_by"] == "unit"
-    assert registry.rollback(NAME, tracking_uri=uri, actor="unit") == (other, champion)
+    assert models.rollback(NAME, actor="unit") == (other, champion)
     assert _champion(state) == champion
     history = json.loads(_client(state).get_registered_model(NAME).tags["champion_history"])
     assert history[-2]["version"] == other and history[-2]["reason"] == "manual promote"
@@ -271,39 +281,39 @@ def test_promote_and_rollback_move_the_champion(state, cwd):
 @pytest.mark.slow
 def test_promote_and_rollback_history_on_a_fresh_model(state, cwd):
     """A separate registered model with three versions (copies of v1): promote 1, 2, 3, then roll back twice."""
-    uri = state.settings.tracking_uri
-    c = _client(state)
+    models = _registry(state)
+    c = models.client
     v1 = c.get_model_version(NAME, "1")
     c.create_registered_model("solo")
     for _ in range(3):
         c.create_model_version("solo", v1.source, run_id=v1.run_id)
     with pytest.raises(RegistryError, match="'solo' has no champion to roll back from"):
-        registry.rollback("solo", tracking_uri=uri)
-    assert registry.promote("solo", "1", tracking_uri=uri) is None
+        models.rollback("solo")
+    assert models.promote("solo", "1") is None
     with pytest.raises(RegistryError, match="champion v1 has no earlier champion to roll back to"):
-        registry.rollback("solo", tracking_uri=uri)
-    assert registry.promote("solo", "2", tracking_uri=uri) == "1"
-    assert registry.promote("solo", "3", tracking_uri=uri) == "2"
+        models.rollback("solo")
+    assert models.promote("solo", "2") == "1"
+    assert models.promote("solo", "3") == "2"
     history = c.get_registered_model("solo").tags["champion_history"]
-    assert registry.promote("solo", "3", tracking_uri=uri) == "3"  # already champion: a no-op
+    assert models.promote("solo", "3") == "3"  # already champion: a no-op
     assert c.get_registered_model("solo").tags["champion_history"] == history
-    assert registry.rollback("solo", tracking_uri=uri) == ("3", "2")
-    assert registry.rollback("solo", tracking_uri=uri) == ("2", "1")  # further back, not back to 3
+    assert models.rollback("solo") == ("3", "2")
+    assert models.rollback("solo") == ("2", "1")  # further back, not back to 3
     with pytest.raises(RegistryError, match="champion v1 has no earlier champion"):
-        registry.rollback("solo", tracking_uri=uri)
-    assert registry.champion_version("solo", uri) == "1"
+        models.rollback("solo")
+    assert models.champion_version("solo") == "1"
 
 
 @pytest.mark.slow
 def test_new_data_without_a_new_labelled_batch_trains_nothing(state, fast_spec, cwd):
-    uri = state.settings.tracking_uri
+    models = _registry(state)
     champion = _champion(state)
-    registry.promote(NAME, "2", tracking_uri=uri, actor="unit")  # v2 was trained on every labelled batch
+    models.promote(NAME, "2", actor="unit")  # v2 was trained on every labelled batch
     try:
-        result = steps.train(fast_spec, state.settings, trigger="new_data", git_sha=GIT)
+        result = steps.train(fast_spec, state.settings, Lineage(trigger="new_data", git_sha=GIT))
     finally:
-        registry.promote(NAME, champion, tracking_uri=uri, actor="unit")
-    assert result == {"skipped": "no new labelled batch since v2: nothing new to learn"}
+        models.promote(NAME, champion, actor="unit")
+    assert result == Skipped(reason="no new labelled batch since v2: nothing new to learn")
     assert len(_client(state).search_model_versions(f"name='{NAME}'")) == 2
 
 
@@ -311,15 +321,41 @@ def test_new_data_without_a_new_labelled_batch_trains_nothing(state, fast_spec, 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda uri: registry.rollback("nobody", tracking_uri=uri), "no registered model 'nobody'"),
-        (lambda uri: registry.promote(NAME, "99", tracking_uri=uri), f"model '{NAME}' has no version 99"),
-        (lambda uri: registry.promote("nobody", "1", tracking_uri=uri), "model 'nobody' has no version 1"),
+        (lambda models: models.rollback("nobody"), "no registered model 'nobody'"),
+        (lambda models: models.promote(NAME, "99"), f"model '{NAME}' has no version 99"),
+        (lambda models: models.promote("nobody", "1"), "model 'nobody' has no version 1"),
     ],
     ids=["rollback-unknown-model", "promote-unknown-version", "promote-unknown-model"],
 )
 def test_registry_errors(state, cwd, call, message):
     with pytest.raises(RegistryError, match=message):
-        call(state.settings.tracking_uri)
+        call(_registry(state))
+
+
+@pytest.mark.slow
+def test_resolve_takes_a_version_number_or_an_alias(state, cwd):
+    models = _registry(state)
+    champion = _champion(state)
+    assert str(models.resolve(NAME, "champion").version) == champion
+    mv = models.resolve(NAME, "1")
+    assert (mv.name, str(mv.version), mv.run_id) == (NAME, "1", state.trained[0].run_id)
+    assert models.resolve(NAME, "2").tags["data_md5"] == state.trained[1].data_md5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "which"), [(NAME, "99"), (NAME, "nobody"), ("nobody", "1"), ("nobody", "champion")])
+def test_resolve_names_what_is_unknown(state, cwd, name, which):
+    with pytest.raises(RegistryError, match=f"^model '{name}' has no version or alias '{which}'$"):
+        _registry(state).resolve(name, which)
+
+
+def test_resolve_tells_an_unreadable_registry_from_a_missing_version(tmp_path):
+    """A store that cannot be opened is not "no such version": the message says MLflow could not be read."""
+    (tmp_path / "a-file").write_text("")  # where the store's directory would have to be
+    models = Registry(f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}")
+    with pytest.raises(RegistryError, match=f"^cannot read model '{NAME}' v1 from MLflow: ") as err:
+        models.resolve(NAME, "1")
+    assert len(str(err.value).splitlines()) == 1
 
 
 # --------------------------------------------------------------------------------------------------------- scoring
@@ -329,13 +365,13 @@ def test_registry_errors(state, cwd, call, message):
 def test_scoring_writes_predictions_with_the_champion_version(state, fast_spec, cwd):
     champion = _champion(state)
     scored = steps.score(fast_spec, state.settings)
-    assert sorted(s["batch_id"] for s in scored) == sorted(state.batches)
+    assert sorted(s.batch_id for s in scored) == sorted(state.batches)
     records = {r.batch_id: r for r in ingest.load_records(state.settings, NAME)}
     for s in scored:
-        assert s["model_version"] == champion
-        df = pd.read_parquet(Path(s["uri"].removeprefix("file://")))
+        assert s.model_version == champion
+        df = pd.read_parquet(Path(s.uri.removeprefix("file://")))
         assert list(df.columns) == ["transaction_id", "event_time", "score", "model_name", "model_version", "scored_at"]
-        assert len(df) == s["rows"] == records[s["batch_id"]].n_valid
+        assert len(df) == s.rows == records[s.batch_id].n_valid
         assert (df["model_version"] == champion).all() and (df["model_name"] == NAME).all()
         assert df["score"].between(0, 1).all()
         assert not math.isnan(df["score"].sum())
@@ -356,7 +392,7 @@ def test_scoring_without_a_champion_does_nothing(state, fast_spec, cwd):
 def test_cli_models_json(state, cli_main):
     result = cli_main(state.root, "models", NAME, "--format", "json")
     assert result.rc == 0, result
-    assert json.loads(result.stdout) == registry.describe_models([NAME], tracking_uri=state.settings.tracking_uri)
+    assert json.loads(result.stdout) == _registry(state).describe_models([NAME])
 
 
 @pytest.mark.slow
@@ -372,7 +408,7 @@ def test_cli_models_table(state, cli_main):
             break
         rows.append(line.split())
     assert [r[0] for r in rows] == ["1", "2"]
-    assert rows[0][5] == state.trained[0]["data_md5"][:12]
+    assert rows[0][5] == state.trained[0].data_md5[:12]
 
 
 @pytest.mark.slow
@@ -425,4 +461,46 @@ def test_git_sha_of_this_checkout():
 
 
 def test_experiment_name():
-    assert registry.experiment_name(NAME) == "airloop-fraud_detection"
+    assert experiment_name(NAME) == "airloop-fraud_detection"
+
+
+def test_a_registry_is_built_from_settings_without_touching_mlflow(settings_for, tmp_path):
+    models = Registry.from_settings(settings_for(tmp_path))
+    assert models.tracking_uri == settings_for(tmp_path).tracking_uri
+    assert models._client is None  # the MLflow client comes on first use
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_gate_decision_is_frozen_keyword_only_and_tags_as_recorded():
+    decision = GateDecision(
+        version="2",
+        decision="rejected",
+        reason="r",
+        metric="pr_auc",
+        challenger_score=0.5,
+        champion_version="1",
+        champion_score=0.25,
+    )
+    with pytest.raises(TypeError):
+        GateDecision("2", "rejected", "r", "pr_auc", 0.5, "1", 0.25)  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        decision.decision = "promoted"  # type: ignore[misc]
+    assert list(decision.to_dict()) == [
+        "version",
+        "decision",
+        "reason",
+        "metric",
+        "challenger_score",
+        "champion_version",
+        "champion_score",
+    ]
+    assert decision.tags() == {
+        "gate.decision": "rejected",
+        "gate.reason": "r",
+        "gate.metric": "pr_auc",
+        "gate.challenger_score": "0.500000",
+        "gate.champion_version": "1",
+        "gate.champion_score": "0.250000",
+    }
+    first = GateDecision(**{**decision.to_dict(), "champion_version": None, "champion_score": None})
+    assert (first.tags()["gate.champion_version"], first.tags()["gate.champion_score"]) == ("", "")

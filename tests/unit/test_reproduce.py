@@ -21,9 +21,12 @@ import yaml
 
 from airloop import steps
 from airloop.catalog import parse_spec
+from airloop.contracts import Lineage, Trained
 from airloop.data.datagen import generate
 from airloop.errors import AirloopError, RegistryError
-from airloop.model import registry, training
+from airloop.model import rebuild, training
+from airloop.model.lineage import RECIPE_DIR
+from airloop.model.registry import Registry
 from airloop.model.reproduce import Difference, parse_overrides, reproduce
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec
@@ -39,10 +42,10 @@ class Registered:
     root: Path
     settings: Settings
     spec: PipelineSpec
-    plain: dict[str, Any]  # steps.train results
-    all_cores: dict[str, Any]
-    legacy: dict[str, Any]
-    searched: dict[str, Any]
+    plain: Trained  # steps.train results
+    all_cores: Trained
+    legacy: Trained
+    searched: Trained
 
 
 def _with_model(spec: PipelineSpec, **model: Any) -> PipelineSpec:
@@ -62,7 +65,7 @@ def _retail_search() -> PipelineSpec:
 def _curate(spec: PipelineSpec, settings: Settings, df, name: str) -> None:
     steps.land(spec, settings, df, name)
     for uri in steps.discover(spec, settings):
-        assert steps.process(spec, settings, uri)["status"] == "curated"
+        assert steps.process(spec, settings, uri).status == "curated"
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +77,18 @@ def registered(tmp_path_factory, settings_for, fast_spec) -> Registered:
         mp.chdir(root)  # a sqlite MLflow store keeps artifacts under ./mlruns
         _curate(fast_spec, settings, generate("fraud", rows=1500, seed=21, labels=True), "fraud-1.parquet")
         _curate(retail, settings, generate("retail", rows=1200, seed=22, labels=True), "retail-1.parquet")
-        plain = steps.train(fast_spec, settings, trigger="manual")
-        all_cores = steps.train(_with_model(fast_spec, nthread=0), settings, trigger="manual")
-        legacy = steps.train(fast_spec, settings, trigger="manual")
-        searched = steps.train(retail, settings, trigger="manual")
-        c = registry.client(settings.tracking_uri)
-        c.set_registered_model_alias(FRAUD, "champion", plain["version"])
+        manual = Lineage(trigger="manual")
+        plain = steps.train(fast_spec, settings, manual)
+        all_cores = steps.train(_with_model(fast_spec, nthread=0), settings, manual)
+        legacy = steps.train(fast_spec, settings, manual)
+        searched = steps.train(retail, settings, manual)
+        assert all(isinstance(t, Trained) for t in (plain, all_cores, legacy, searched))
+        c = Registry.from_settings(settings).client
+        c.set_registered_model_alias(FRAUD, "champion", plain.version)
         # A version logged before airloop recorded its recipe: the run has no airloop/ artifacts.
-        artifacts = Path(c.get_run(legacy["run_id"]).info.artifact_uri.removeprefix("file://"))
-        shutil.rmtree(artifacts / registry.RECIPE_DIR)
-    assert [plain["version"], all_cores["version"], legacy["version"], searched["version"]] == ["1", "2", "3", "1"]
+        artifacts = Path(c.get_run(legacy.run_id).info.artifact_uri.removeprefix("file://"))
+        shutil.rmtree(artifacts / RECIPE_DIR)
+    assert [plain.version, all_cores.version, legacy.version, searched.version] == ["1", "2", "3", "1"]
     return Registered(root, settings, fast_spec, plain, all_cores, legacy, searched)
 
 
@@ -96,7 +101,7 @@ def _in_root(registered, monkeypatch):
 def plain_report(registered):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(registered.root)
-        return reproduce(FRAUD, registered.plain["version"], registered.settings)
+        return reproduce(FRAUD, registered.plain.version, registered.settings)
 
 
 def _specs_dir(tmp_path: Path, spec: PipelineSpec) -> Path:
@@ -114,7 +119,7 @@ def test_a_registered_version_reproduces_bit_for_bit(plain_report, registered):
     assert report.identical, report.to_table()
     assert report.predictions_equal and report.model_bytes_equal
     assert report.differences == [] and report.rows_differing == 0 and report.max_abs_diff == 0.0
-    assert report.data_md5 == registered.plain["data_md5"]
+    assert report.data_md5 == registered.plain.data_md5
     assert report.spec_hash == registered.spec.spec_hash
     assert (report.params["nthread"], report.params["seed"], report.device) == (1, 42, "cpu")
     assert report.n_holdout == round(1500 * registered.spec.split.holdout_fraction)
@@ -135,7 +140,7 @@ def test_it_reads_the_settings_registry_from_any_directory(registered, env_for, 
     code = (
         "import json, sys; from airloop.settings import Settings; from airloop.model.reproduce import reproduce; "
         "s = Settings.from_mapping(json.loads(sys.argv[1]), base=sys.argv[2]); "
-        f"print(reproduce({FRAUD!r}, {registered.plain['version']!r}, s).identical)"
+        f"print(reproduce({FRAUD!r}, {registered.plain.version!r}, s).identical)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AIRLOOP_"))}
     args = [sys.executable, "-c", code, json.dumps(env_for(registered.root)), str(registered.root)]
@@ -148,29 +153,29 @@ def test_it_reads_the_settings_registry_from_any_directory(registered, env_for, 
 def test_the_recorded_thread_count_is_reused(registered, monkeypatch, tmp_path):
     """`nthread: 0` trains on every usable core and records how many; a machine with another count rebuilds with
     the recorded one (XGBoost's CPU training repeats bit for bit only for the same thread count)."""
-    c = registry.client(registered.settings.tracking_uri)
+    c = Registry.from_settings(registered.settings).client
     recorded = json.loads(
-        Path(c.download_artifacts(registered.all_cores["run_id"], "airloop/params.json", str(tmp_path))).read_text()
+        Path(c.download_artifacts(registered.all_cores.run_id, "airloop/params.json", str(tmp_path))).read_text()
     )
     assert recorded["nthread"] == training.usable_cores() >= 1
     monkeypatch.setattr(training, "usable_cores", lambda: recorded["nthread"] + 3)  # "another machine"
-    report = reproduce(FRAUD, registered.all_cores["version"], registered.settings)
+    report = reproduce(FRAUD, registered.all_cores.version, registered.settings)
     assert report.identical, report.to_table()
     assert report.params["nthread"] == recorded["nthread"]
 
 
 def test_a_model_search_winner_reproduces(registered):
-    assert registered.searched["search"]["candidates"] == 2
-    report = reproduce(RETAIL, registered.searched["version"], registered.settings)
+    assert registered.searched.search is not None and registered.searched.search.trials == 2
+    report = reproduce(RETAIL, registered.searched.version, registered.settings)
     assert report.identical, report.to_table()
-    assert report.params["max_depth"] == registered.searched["search"]["params"]["max_depth"]
+    assert report.params["max_depth"] == registered.searched.search.params["max_depth"]
     assert report.params["objective"] == "reg:tweedie"
 
 
 def test_a_version_reproduces_from_its_recorded_spec_when_the_file_changed(registered, tmp_path):
     changed = _with_model(registered.spec, num_boost_round=7, params={"max_depth": 2, "eta": 0.5})
     settings = dataclasses.replace(registered.settings, specs_dir=str(_specs_dir(tmp_path / "specs", changed)))
-    report = reproduce(FRAUD, registered.plain["version"], settings)
+    report = reproduce(FRAUD, registered.plain.version, settings)
     assert report.identical and report.differences == [], report.to_table()
     assert report.spec_hash == registered.spec.spec_hash != changed.spec_hash
     assert any(f"hash {changed.spec_hash}" in n and "recorded spec" in n for n in report.notes), report.notes
@@ -178,7 +183,7 @@ def test_a_version_reproduces_from_its_recorded_spec_when_the_file_changed(regis
 
 def test_a_version_without_a_recipe_uses_the_spec_file_only_if_its_hash_matches(registered, tmp_path):
     same = dataclasses.replace(registered.settings, specs_dir=str(_specs_dir(tmp_path / "same", registered.spec)))
-    report = reproduce(FRAUD, registered.legacy["version"], same)
+    report = reproduce(FRAUD, registered.legacy.version, same)
     assert report.identical and report.differences == [], report.to_table()
     assert report.params["nthread"] == 1  # from the run's logged params, not all cores
     assert any("no recorded spec" in n for n in report.notes) and any("params.json" in n for n in report.notes)
@@ -186,7 +191,7 @@ def test_a_version_without_a_recipe_uses_the_spec_file_only_if_its_hash_matches(
     changed = _with_model(registered.spec, num_boost_round=7)
     other = dataclasses.replace(registered.settings, specs_dir=str(_specs_dir(tmp_path / "other", changed)))
     with pytest.raises(AirloopError, match=r"recipe is missing .* hashes to") as err:
-        reproduce(FRAUD, registered.legacy["version"], other)
+        reproduce(FRAUD, registered.legacy.version, other)
     assert len(str(err.value).splitlines()) == 1
 
 
@@ -194,7 +199,7 @@ def test_a_version_without_a_recipe_uses_the_spec_file_only_if_its_hash_matches(
 
 
 def test_an_override_is_named_and_its_prediction_difference_shown(registered):
-    report = reproduce(FRAUD, registered.plain["version"], registered.settings, overrides={"max_depth": 2})
+    report = reproduce(FRAUD, registered.plain.version, registered.settings, overrides={"max_depth": 2})
     assert not report.identical and not report.predictions_equal and not report.model_bytes_equal
     items = {d.item: d for d in report.differences}
     assert items["param max_depth"] == Difference("param max_depth", 6, 2, "--set")
@@ -205,7 +210,7 @@ def test_an_override_is_named_and_its_prediction_difference_shown(registered):
 
 
 def test_an_override_equal_to_the_recorded_value_changes_nothing(registered):
-    report = reproduce(FRAUD, registered.plain["version"], registered.settings, overrides={"seed": 42})
+    report = reproduce(FRAUD, registered.plain.version, registered.settings, overrides={"seed": 42})
     assert report.identical and report.differences == [], report.to_table()
 
 
@@ -222,12 +227,10 @@ def test_parse_overrides_reads_yaml_scalars():
 
 
 def test_a_cuda_version_is_rebuilt_on_cpu_without_a_gpu_and_says_so(registered, monkeypatch):
-    from airloop.model import reproduce as rp
-
     monkeypatch.setattr(training, "cuda_available", lambda: False)
-    recorded = rp._Recorded({"objective": "binary:logistic", "seed": 42, "device": "cuda", "nthread": 8})
+    recorded = rebuild.Recorded({"objective": "binary:logistic", "seed": 42, "device": "cuda", "nthread": 8})
     notes: list[str] = []
-    spec, passed = rp._rebuild_plan(registered.spec, recorded, {}, {"device": "cuda"}, notes)
+    spec, passed = rebuild.rebuild_plan(registered.spec, recorded, {}, {"device": "cuda"}, notes)
     assert (spec.model.device, spec.model.nthread) == ("cpu", 8)
     assert passed == {"objective": "binary:logistic", "seed": 42}
     assert notes == [
@@ -266,9 +269,9 @@ def test_training_data_missing_from_the_remote_is_a_clear_error(registered, tmp_
     empty = dataclasses.replace(
         registered.settings, dvc_workspace=str(tmp_path / "ws"), dvc_remote=str(tmp_path / "remote")
     )
-    md5 = registered.plain["data_md5"]
+    md5 = registered.plain.data_md5
     with pytest.raises(AirloopError, match=f"md5 {md5} is neither in the DVC cache nor on remote"):
-        reproduce(FRAUD, registered.plain["version"], empty)
+        reproduce(FRAUD, registered.plain.version, empty)
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI
@@ -311,7 +314,7 @@ def assert_one_line_error(result: CliResult, fragment: str) -> None:
 def test_cli_identical_exits_0(airloop, registered):
     result = airloop("reproduce", FRAUD, "champion")  # an alias names the version too
     assert result.rc == 0, result
-    assert result.stdout.startswith(f"{FRAUD} v{registered.plain['version']} ")
+    assert result.stdout.startswith(f"{FRAUD} v{registered.plain.version} ")
     assert "identical (bit for bit" in result.stdout.splitlines()[0]
     assert result.stderr == ""
 
@@ -343,4 +346,4 @@ def test_cli_bad_calls_exit_2_with_one_line(airloop, args, fragment):
 def test_cli_missing_training_data_exits_2_with_one_line(airloop, registered, tmp_path):
     env = {"AIRLOOP_DVC_WORKSPACE": str(tmp_path / "ws"), "AIRLOOP_DVC_REMOTE": str(tmp_path / "remote")}
     result = airloop("reproduce", FRAUD, "1", env=env)
-    assert_one_line_error(result, f"md5 {registered.plain['data_md5']} is neither in the DVC cache nor on remote")
+    assert_one_line_error(result, f"md5 {registered.plain.data_md5} is neither in the DVC cache nor on remote")

@@ -22,7 +22,7 @@ import yaml
 from airloop.catalog import load_spec
 from airloop.data.features import feature_columns
 from airloop.dev import scaffold
-from airloop.dev.scaffold import ScaffoldError, infer_schema
+from airloop.dev.scaffold import ScaffoldError, infer_schema, render, rules
 
 pytestmark = pytest.mark.unit
 
@@ -316,9 +316,9 @@ def test_no_timestamp_column_means_no_time_column(tmp_path):
 
 
 def test_unsupported_task_is_refused_plainly(monkeypatch):
-    monkeypatch.setattr(scaffold, "supported_tasks", lambda: ("binary",))
+    monkeypatch.setattr(rules, "supported_tasks", lambda: ("binary",))
     with pytest.raises(ScaffoldError, match="accepts label.task binary, not regression"):
-        scaffold.check_task("regression")
+        rules.check_task("regression")
 
 
 # ------------------------------------------------------------------------------------------- the generated code
@@ -375,8 +375,45 @@ def test_generated_spec_builds_features_with_the_custom_function(tmp_path):
     spec = load_spec(plan.spec_path)
     assert feature_columns(spec)[-1] == "missing_count"
     data = yaml.safe_load(plan.files[plan.spec_path])
-    assert data["gate"] == {"metric": "pr_auc", "direction": "maximize", "min_improvement": 0.0}
+    assert data["gate"] == {"metric": "pr_auc", "min_improvement": 0.0}  # the direction is the metric's own
 
 
 def test_id_column_needs_a_sample(tmp_path, cli_main):
     assert_one_line_error(new(cli_main, tmp_path, "shop", "--id-column", "order_id"), "--id-column needs --from")
+
+
+# ----------------------------------------------------------------------------------------------- the templates
+
+
+def test_templates_are_files_that_load_as_what_they_become():
+    """The Python templates are linted by the project's ruff with the rest of include/; the YAML one must load."""
+    text = render.template("spec.yaml")
+    data = yaml.safe_load(text)
+    assert data["name"] == "$name" and data["label"] == {"column": "$label", "task": "$task"}
+    assert {m[1] for m in map(render.BLOCK.match, text.splitlines()) if m} == {"time_column", "columns", "features"}
+    for name in ("features.py", "tests.py"):
+        compile(render.template(name), name, "exec")
+    assert render.template("tests.py").count(render.SPEC_NEXT_TO_TEST) == 1
+
+
+def test_yaml_template_aligns_notes_after_substitution():
+    text = "a: $x  #: note on $x\n  #: more\n  # ${rows}\nb: 1\n"
+    filled = render.fill_yaml(text, {"x": "v" * 45}, {"rows": ["  - 1", "  - 2"]})
+    assert filled.splitlines() == [
+        f"a: {'v' * 45}  # note on {'v' * 45}",
+        " " * 39 + " # more",
+        "  - 1",
+        "  - 2",
+        "b: 1",
+    ]
+    assert render.fill_yaml("a: $x  #: n\n", {"x": "v"}, {}) == "a: v" + " " * 35 + " # n\n"
+
+
+def test_generated_test_finds_a_spec_on_another_drive_by_its_absolute_path(tmp_path, monkeypatch):
+    def no_relative_path(*args):
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+
+    monkeypatch.setattr(render.os.path, "relpath", no_relative_path)
+    text = render.features_test("shop", tmp_path / "pipes" / "shop.yaml", tmp_path / "tests" / "test_features_shop.py")
+    assert f'SPEC = "{(tmp_path / "pipes" / "shop.yaml").resolve().as_posix()}"' in text
+    assert "SPEC_PATH = Path(SPEC)\n" in text and render.SPEC_NEXT_TO_TEST not in text

@@ -335,7 +335,7 @@ def _is_pickle(path: Path) -> bool:
 
 @pytest.mark.slow
 def test_models_are_logged_in_xgboost_native_format(tmp_path, monkeypatch, settings_for, fast_spec):
-    """Train and register one version through `registry.log_model_version` (via `steps.train`), then read back what
+    """Train and register one version through `Registry.log_model_version` (via `steps.train`), then read back what
     MLflow stored: XGBoost's own JSON/UBJ model file, an MLmodel that says so, and no pickle anywhere."""
     import json
 
@@ -343,14 +343,15 @@ def test_models_are_logged_in_xgboost_native_format(tmp_path, monkeypatch, setti
     import xgboost as xgb
 
     from airloop import steps
+    from airloop.contracts import Lineage, Trained
     from airloop.data.datagen import generate
 
     settings = settings_for(tmp_path)
     monkeypatch.chdir(tmp_path)  # MLflow puts a sqlite store's artifacts under ./mlruns
     uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=7), "batch-7.parquet")
     steps.process(fast_spec, settings, uri)
-    result = steps.train(fast_spec, settings, trigger="manual")
-    assert result.get("version") == "1", result
+    result = steps.train(fast_spec, settings, Lineage(trigger="manual"))
+    assert isinstance(result, Trained) and result.version == "1", result
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)

@@ -186,15 +186,13 @@ BAD_SPECS: list[tuple[str, Mutator, list[str]]] = [
         _add_feature(name="merchant__travel", transform="identity", column="amount"),
         ["field 'features'", "output columns collide: ['merchant__travel']"],
     ),
+    # Fields that no longer exist: an old spec that still sets one fails naming it. A metric's direction is its own
+    # (`airloop.metrics`); the monitor runs when curated data arrives, never on a `drift_check` clock.
+    ("removed-gate-direction", _set("gate.direction", "maximize"), ["field 'gate.direction'", "Extra inputs"]),
     (
-        "log-loss-maximized",
-        lambda d: d["gate"].update(metric="log_loss", direction="maximize"),
-        ["field 'gate.direction'", "metric log_loss must be minimized, not maximized"],
-    ),
-    (
-        "pr-auc-minimized",
-        _set("gate.direction", "minimize"),
-        ["field 'gate.direction'", "metric pr_auc must be maximized, not minimized"],
+        "removed-drift-check-schedule",
+        _set("schedules.drift_check", "@hourly"),
+        ["field 'schedules.drift_check'", "Extra inputs are not permitted"],
     ),
     ("unknown-gate-metric", _set("gate.metric", "auc"), ["field 'gate.metric'", "'pr_auc', 'roc_auc'"]),
     (

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
+from airloop import metrics
 from airloop.data.datagen import generate
 from airloop.data.features import build_features, feature_columns
 from airloop.data.ingest import BatchRecord
@@ -120,7 +121,7 @@ def test_time_split_too_few_rows(spec, n):
 def test_classification_metrics_match_sklearn():
     y = np.array([0, 0, 1, 1, 0, 1, 0, 0])
     p = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.05, 0.6])
-    m = training.classification_metrics(y, p)
+    m = metrics.classification_metrics(y, p)
     assert m["pr_auc"] == pytest.approx(average_precision_score(y, p))
     assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p))
     assert m["log_loss"] == pytest.approx(log_loss(y, p))
@@ -129,14 +130,14 @@ def test_classification_metrics_match_sklearn():
 
 
 def test_classification_metrics_single_class_auc_is_nan():
-    m = training.classification_metrics(np.zeros(5, dtype=int), np.full(5, 0.2))
+    m = metrics.classification_metrics(np.zeros(5, dtype=int), np.full(5, 0.2))
     assert math.isnan(m["pr_auc"]) and math.isnan(m["roc_auc"])
     assert m["log_loss"] == pytest.approx(-math.log(0.8))
     assert m["positive_rate"] == 0.0
 
 
 def test_classification_metrics_clip_certain_wrong_predictions():
-    m = training.classification_metrics(np.array([0, 1]), np.array([1.0, 0.0]))
+    m = metrics.classification_metrics(np.array([0, 1]), np.array([1.0, 0.0]))
     assert math.isfinite(m["log_loss"]) and m["log_loss"] > 10
 
 
@@ -204,14 +205,14 @@ def test_holdout_metrics_are_reproducible_from_the_booster(fitted, fast_spec):
 
 
 @pytest.mark.slow
-def test_predict_proba(fitted):
+def test_predict(fitted):
     split, fit = fitted
-    p = training.predict_proba(fit.booster, split.holdout, fit.feature_names)
+    p = training.predict(fit.booster, split.holdout, fit.feature_names)
     assert p.shape == (len(split.holdout),)
     assert ((p >= 0) & (p <= 1)).all()
     # Column order does not matter: features are selected by name.
     shuffled = split.holdout[list(reversed(split.holdout.columns))]
-    np.testing.assert_array_equal(training.predict_proba(fit.booster, shuffled, fit.feature_names), p)
+    np.testing.assert_array_equal(training.predict(fit.booster, shuffled, fit.feature_names), p)
 
 
 @pytest.mark.slow

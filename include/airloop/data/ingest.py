@@ -20,6 +20,8 @@ from airloop.errors import DataError
 from airloop.store import storage
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from airloop.settings import Settings
     from airloop.spec import PipelineSpec
     from airloop.store.versioning import DataVersioner
@@ -79,6 +81,8 @@ def read_curated(record: BatchRecord, versioner: DataVersioner):
     """A curated batch as a DataFrame; fetched by md5 first when it was produced on another worker."""
     import pandas as pd
 
+    if record.curated_path is None or record.md5 is None:
+        raise DataError(f"batch {record.batch_id} is {record.status}: it has no curated data to read")
     local = versioner.path(record.curated_path)
     if not local.exists():
         versioner.restore(record.md5, local)
@@ -103,19 +107,13 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     key fails here before anything is read or written; the batch stays pending until the key is there.
     """
     from airloop.data import pii
-    from airloop.data.features import build_features
     from airloop.data.validation import ValidationReport, read_table, rejection_reason, validate_frame
 
     pii.require_key(spec, settings.pii_key)
     sha = storage.sha256(raw_uri)
     rec_uri = _record_uri(settings, spec.name, sha)
     if storage.exists(rec_uri):
-        prior = BatchRecord(**json.loads(storage.read_bytes(rec_uri)))
-        log.info("batch %s has the same content as %s (%s): skipped", raw_uri, prior.raw_uri, prior.batch_id)
-        dup = BatchRecord(prior.batch_id, sha, raw_uri, "duplicate", reason=f"same content as {prior.raw_uri}")
-        dup.processed_at = time.time()
-        storage.write_bytes(_duplicate_uri(settings, spec.name, raw_uri), json.dumps(dup.to_dict()).encode())
-        return dup
+        return _skip_duplicate(spec, settings, raw_uri, sha, rec_uri)
 
     batch_id = batch_id_for(raw_uri, sha)
     quarantine = uris.join_uri(settings.area("quarantine", spec.name), batch_id)
@@ -137,33 +135,51 @@ def process_batch(spec: PipelineSpec, settings: Settings, versioner: DataVersion
         _write_report(quarantine, raw_uri, report)
         log.warning("batch %s: %d invalid rows quarantined to %s", batch_id, report.n_invalid_rows, quarantine)
 
-    valid = pii.apply(result.valid_rows, spec, settings.pii_key)
-    features = build_features(valid, spec)
-    has_labels = spec.label.column in valid.columns and bool(valid[spec.label.column].notna().all())
-    rel = f"curated/{spec.name}/{batch_id}.parquet"
-    storage.write_parquet(features, uris.to_uri(versioner.path(rel)), use_dictionary=False)
-    tracked = versioner.track(rel)
-    # Data without a time column has no time range: records then sort by when they were processed.
-    times = valid[spec.schema_.time_column] if spec.schema_.time_column else None
     record = BatchRecord(
         batch_id,
         sha,
         raw_uri,
         "curated",
         n_rows=len(raw),
-        n_valid=len(valid),
         n_invalid=report.n_invalid_rows,
-        has_labels=has_labels,
-        curated_path=rel,
-        md5=tracked.md5,
-        time_min=None if times is None else str(times.min()),
-        time_max=None if times is None else str(times.max()),
         quarantine_uri=quarantine if report.n_invalid_rows else None,
-        processed_at=time.time(),
     )
+    _curate(spec, settings, versioner, result.valid_rows, record)
     storage.write_bytes(rec_uri, json.dumps(record.to_dict(), indent=2).encode())
-    log.info("batch %s: %d rows curated (md5 %s)", batch_id, len(valid), tracked.md5)
+    log.info("batch %s: %d rows curated (md5 %s)", batch_id, record.n_valid, record.md5)
     return record
+
+
+def _skip_duplicate(spec: PipelineSpec, settings: Settings, raw_uri: str, sha: str, rec_uri: str) -> BatchRecord:
+    """A batch whose content was processed before (under another name): noted as a duplicate, nothing curated."""
+    prior = BatchRecord(**json.loads(storage.read_bytes(rec_uri)))
+    log.info("batch %s has the same content as %s (%s): skipped", raw_uri, prior.raw_uri, prior.batch_id)
+    dup = BatchRecord(prior.batch_id, sha, raw_uri, "duplicate", reason=f"same content as {prior.raw_uri}")
+    dup.processed_at = time.time()
+    storage.write_bytes(_duplicate_uri(settings, spec.name, raw_uri), json.dumps(dup.to_dict()).encode())
+    return dup
+
+
+def _curate(
+    spec: PipelineSpec, settings: Settings, versioner: DataVersioner, rows: pd.DataFrame, record: BatchRecord
+) -> None:
+    """The valid rows, personal data dropped or hashed, as features: written, versioned, and noted on `record`."""
+    from airloop.data import pii
+    from airloop.data.features import build_features
+
+    valid = pii.apply(rows, spec, settings.pii_key)
+    features = build_features(valid, spec)
+    rel = f"curated/{spec.name}/{record.batch_id}.parquet"
+    storage.write_parquet(features, uris.to_uri(versioner.path(rel)), use_dictionary=False)
+    tracked = versioner.track(rel)
+    # Data without a time column has no time range: records then sort by when they were processed.
+    times = valid[spec.schema_.time_column] if spec.schema_.time_column else None
+    record.n_valid = len(valid)
+    record.has_labels = spec.label.column in valid.columns and bool(valid[spec.label.column].notna().all())
+    record.curated_path, record.md5 = rel, tracked.md5
+    record.time_min = None if times is None else str(times.min())
+    record.time_max = None if times is None else str(times.max())
+    record.processed_at = time.time()
 
 
 def _write_report(quarantine: str, raw_uri: str, report) -> None:

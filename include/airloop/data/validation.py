@@ -327,7 +327,7 @@ def validate_frame(df: pd.DataFrame, spec: PipelineSpec, *, require_label: bool 
             result = ValidationResult(report, coerced.loc[~bad] if (~bad).any() else None, bad)
         else:
             result = ValidationResult(ValidationReport(True, n, 0), coerced, bad)
-    if not positional and result.valid_rows is not None:
+    if not positional and result.valid_rows is not None and result.invalid_mask is not None:
         result.valid_rows.index = original_index[~result.invalid_mask]
     mask_report(result.report, spec)  # every reader of a report (JSON, logs, the CLI) sees no personal values
     return result

@@ -12,12 +12,19 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airloop.dev.localstack import AirflowAPI, LocalStack
+from airloop.dev.airflow_api import AirflowAPI
+from airloop.dev.localstack import LocalStack
 from airloop.errors import AirloopError
+from airloop.naming import DagKind, dag_ids
+
+if TYPE_CHECKING:
+    from airloop.model.registry import Registry
+    from airloop.settings import Settings
+    from airloop.spec import PipelineSpec
 
 PIPELINE = "fraud_detection"
 
@@ -114,124 +121,154 @@ def run_demo(root: Path, *, rows: int = 40_000, timeout: int = 600, run_dir: Pat
         return False
 
 
+# The DAGs the demo waits on (the staleness DAG runs daily: no round of the demo waits for it).
+DEMO_DAGS = (DagKind.FEATURES, DagKind.TRAIN, DagKind.SCORE, DagKind.MONITOR, DagKind.RETRAIN)
+
+
 def run_loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> bool:
     """Drive one round of the loop on a running stack: bootstrap (if no champion), clean, drifted, to-score."""
-    from airloop import steps
-    from airloop.catalog import find_spec
-    from airloop.data.datagen import generate
-    from airloop.model import registry
-    from airloop.model.registry import describe_models
-    from airloop.settings import Settings
-    from airloop.store import storage
-
-    settings = Settings.from_mapping(stack.client_env(), base=stack.root)
-    spec = find_spec(PIPELINE, settings.specs_dir)
-    api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
-    runs = RunWatcher(api)
-    kinds = ("features", "train", "score", "monitor", "retrain")
-    dag = {k: f"{PIPELINE}__{k}" for k in kinds}
-
-    def dags_ready():
-        try:
-            return all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None
-        except AirloopError:
-            return None
-
-    out.wait("DAGs parsed (features, train, score, monitor, retrain)", dags_ready, timeout)
-    landing = settings.location(spec.storage.landing)
-    round_no = len(storage.list_files(landing, spec.storage.pattern))
-    decisions: list[dict[str, Any]] = []
-    chain: list[str] = []
-
-    def land(seed: int, labels: bool, drift: str = "none") -> str:
-        df = generate(spec.generator, rows=rows, seed=seed, labels=labels, drift=drift)
-        name = f"demo-{seed:04d}{'-' + drift if drift != 'none' else ''}{'-labelled' if labels else ''}.parquet"
-        return steps.land(spec, settings, df, name)
-
-    def latest_version() -> dict[str, Any]:
-        return describe_models([PIPELINE], tracking_uri=settings.tracking_uri)[0]["versions"][-1]
-
-    # 1. Bootstrap: the first labelled batch trains v1 (skipped when an earlier run left a champion).
-    if registry.champion_version(PIPELINE, settings.tracking_uri) is None:
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        uri = land(100 + round_no, labels=True)
-        out.say(f"\nBatch 1: landed {uri.rsplit('/', 1)[-1]} ({rows} labelled rows) — no champion yet")
-        out.wait(
-            "validate → features → DVC (features DAG)",
-            runs.finished_after(dag["features"], before["features"]),
-            timeout,
-        )
-        out.wait(
-            "train → MLflow run → register → gate (train DAG)",
-            runs.finished_after(dag["train"], before["train"]),
-            timeout,
-        )
-        decisions.append(latest_version())
-        out.say(f"  gate: v{decisions[-1]['version']} {decisions[-1]['gate']} — {decisions[-1]['gate_reason']}")
-    else:
-        out.say(f"\nChampion v{registry.champion_version(PIPELINE, settings.tracking_uri)} exists from an earlier run.")
-
-    # 2 and 3. A clean batch, then a drifted one: the monitor decides whether anything retrains.
+    loop = LoopRound.start(stack, info, out, rows=rows, timeout=timeout)
+    loop.bootstrap()
     for i, drift in ((2, "none"), (3, "covariate")):
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
+        loop.labelled_batch(i, drift)
+    pred_uri = loop.batch_to_score()
+    out.say("\nThe drift chain:")
+    for line in loop.chain:
+        out.say(f"  {line}")
+
+    _summary(out, loop.settings, info, loop.decisions, pred_uri)
+    return True
+
+
+@dataclass
+class LoopRound:
+    """One round of the demo's loop: the batches it lands, the runs it waits for, what the gate and monitor said.
+
+    Each stage is a method, in the order `run_loop` calls them; `decisions` and `chain` collect what the summary
+    and the drift chain print.
+    """
+
+    out: Progress
+    runs: RunWatcher
+    settings: Settings
+    spec: PipelineSpec
+    registry: Registry
+    generator: str
+    rows: int
+    timeout: int
+    first_seed: int  # seeds follow the batches already landed, so every round lands new data
+    dag: dict[DagKind, str]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    chain: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: int, timeout: int) -> LoopRound:
+        """The round's context, once the stack's DAGs are parsed."""
+        from airloop.catalog import find_spec
+        from airloop.model.registry import Registry
+        from airloop.settings import Settings
+        from airloop.store import storage
+
+        settings = Settings.from_mapping(stack.client_env(), base=stack.root)
+        registry = Registry.from_settings(settings)
+        spec = find_spec(PIPELINE, settings.specs_dir)
+        if spec.generator is None:
+            raise AirloopError(f"the {PIPELINE} spec names no generator: the demo has no batches to land")
+        api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
+        dag = dag_ids(PIPELINE, DEMO_DAGS)
+
+        def dags_ready():
+            try:
+                return all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None
+            except AirloopError:
+                return None
+
+        out.wait(f"DAGs parsed ({', '.join(DEMO_DAGS)})", dags_ready, timeout)
+        landing = settings.location(spec.storage.landing)
+        round_no = len(storage.list_files(landing, spec.storage.pattern))
+        return cls(out, RunWatcher(api), settings, spec, registry, spec.generator, rows, timeout, 100 + round_no, dag)
+
+    def land(self, seed: int, labels: bool, drift: str = "none") -> str:
+        from airloop import steps
+        from airloop.data.datagen import generate
+
+        df = generate(self.generator, rows=self.rows, seed=seed, labels=labels, drift=drift)
+        name = f"demo-{seed:04d}{'-' + drift if drift != 'none' else ''}{'-labelled' if labels else ''}.parquet"
+        return steps.land(self.spec, self.settings, df, name)
+
+    def snapshot(self) -> dict[DagKind, set[str]]:
+        return {k: self.runs.snapshot(d) for k, d in self.dag.items()}
+
+    def wait_run(self, label: str, kind: DagKind, before: dict[DagKind, set[str]]) -> dict[str, Any]:
+        return self.out.wait(label, self.runs.finished_after(self.dag[kind], before[kind]), self.timeout)
+
+    def gate_decision(self) -> dict[str, Any]:
+        """The newest version (the one the gate just judged), recorded and printed."""
+        d = self.registry.describe_models([PIPELINE])[0]["versions"][-1]
+        self.decisions.append(d)
+        self.out.say(f"  gate: v{d['version']} {d['gate']} — {d['gate_reason']}")
+        return d
+
+    def bootstrap(self) -> None:
+        """Batch 1: the first labelled batch trains v1 (skipped when an earlier run left a champion)."""
+        if self.registry.champion_version(PIPELINE) is not None:
+            self.out.say(f"\nChampion v{self.registry.champion_version(PIPELINE)} exists from an earlier run.")
+            return
+        before = self.snapshot()
+        uri = self.land(self.first_seed, labels=True)
+        self.out.say(f"\nBatch 1: landed {uri.rsplit('/', 1)[-1]} ({self.rows} labelled rows) — no champion yet")
+        self.wait_run("validate → features → DVC (features DAG)", DagKind.FEATURES, before)
+        self.wait_run("train → MLflow run → register → gate (train DAG)", DagKind.TRAIN, before)
+        self.gate_decision()
+
+    def labelled_batch(self, i: int, drift: str) -> None:
+        """Batches 2 and 3, a clean one and a drifted one: the monitor decides whether anything retrains."""
+        before = self.snapshot()
         t_land = time.time()
-        uri = land(100 + round_no + i, labels=True, drift=drift)
+        uri = self.land(self.first_seed + i, labels=True, drift=drift)
         what = "clean" if drift == "none" else f"{drift}-drifted"
-        out.say(f"\nBatch {i}: landed {uri.rsplit('/', 1)[-1]} ({rows} labelled rows, {what})")
-        chain.append(f"{_clock(t_land)} batch {i} landed ({what})")
-        out.wait(
-            "validate → features → DVC (features DAG)",
-            runs.finished_after(dag["features"], before["features"]),
-            timeout,
-        )
-        check = out.wait(
-            "drift check vs the champion's training data (monitor DAG)", drift_check_of(settings, spec, uri), timeout
+        self.out.say(f"\nBatch {i}: landed {uri.rsplit('/', 1)[-1]} ({self.rows} labelled rows, {what})")
+        self.chain.append(f"{_clock(t_land)} batch {i} landed ({what})")
+        self.wait_run("validate → features → DVC (features DAG)", DagKind.FEATURES, before)
+        check = self.out.wait(
+            "drift check vs the champion's training data (monitor DAG)",
+            drift_check_of(self.settings, self.spec, uri),
+            self.timeout,
         )
         verdict = "DRIFT" if check["drift_detected"] else "no drift"
-        out.say(
+        self.out.say(
             f"  monitor: {verdict} — {check['share_drifted']:.0%} of features drifted "
             f"(top: {', '.join(check['top_drifted'][:3]) or '-'}) vs champion v{check['champion_version']}"
         )
-        chain.append(f"{_clock(check['checked_at'])} monitor: {verdict} ({check['share_drifted']:.0%})")
+        self.chain.append(f"{_clock(check['checked_at'])} monitor: {verdict} ({check['share_drifted']:.0%})")
         if not check["drift_detected"]:
-            out.wait(
-                "train DAG: new data alone does not retrain",
-                runs.finished_after(dag["train"], before["train"]),
-                timeout,
-            )
-            retrains = runs.snapshot(dag["retrain"]) - before["retrain"]
-            out.say(f"  retrain runs started: {len(retrains)} (expected 0)")
-            continue
-        out.wait(
-            "retrain → register → gate (retrain DAG)", runs.finished_after(dag["retrain"], before["retrain"]), timeout
-        )
+            self.wait_run("train DAG: new data alone does not retrain", DagKind.TRAIN, before)
+            retrains = self.runs.snapshot(self.dag[DagKind.RETRAIN]) - before[DagKind.RETRAIN]
+            self.out.say(f"  retrain runs started: {len(retrains)} (expected 0)")
+            return
+        self.wait_run("retrain → register → gate (retrain DAG)", DagKind.RETRAIN, before)
         latency = time.time() - t_land
-        decisions.append(latest_version())
-        d = decisions[-1]
-        out.say(f"  gate: v{d['version']} {d['gate']} — {d['gate_reason']}")
-        chain.append(f"{_clock(time.time())} retrain v{d['version']} (trigger {d['trigger']}) gate: {d['gate']}")
-        chain.append(f"drift-to-decision latency: {latency:.1f}s from landing the drifted batch")
+        d = self.gate_decision()
+        self.chain.append(f"{_clock(time.time())} retrain v{d['version']} (trigger {d['trigger']}) gate: {d['gate']}")
+        self.chain.append(f"drift-to-decision latency: {latency:.1f}s from landing the drifted batch")
 
-    # 4. A batch without labels is scored by the champion.
-    before_score = runs.snapshot(dag["score"])
-    uri = land(100 + round_no + 4, labels=False)
-    out.say(f"\nBatch 4: landed {uri.rsplit('/', 1)[-1]} ({rows} rows to score, no labels)")
-    from airloop.data.ingest import batch_id_for
-    from airloop.model.scoring import predictions_uri
+    def batch_to_score(self) -> str:
+        """Batch 4, without labels, is scored by the champion; the predictions' URI."""
+        from airloop.data.ingest import batch_id_for
+        from airloop.model.scoring import predictions_uri
+        from airloop.store import storage
 
-    pred_uri = predictions_uri(settings, spec, batch_id_for(uri, storage.sha256(uri)))
-    poll_runs = runs.finished_after(dag["score"], before_score)
-    out.wait(
-        "score with models:/fraud_detection@champion",
-        lambda: (poll_runs() and None) or (pred_uri if storage.exists(pred_uri) else None),
-        timeout,
-    )
-    out.say("\nThe drift chain:")
-    for line in chain:
-        out.say(f"  {line}")
-
-    _summary(out, settings, info, decisions, pred_uri)
-    return True
+        before_score = self.runs.snapshot(self.dag[DagKind.SCORE])
+        uri = self.land(self.first_seed + 4, labels=False)
+        self.out.say(f"\nBatch 4: landed {uri.rsplit('/', 1)[-1]} ({self.rows} rows to score, no labels)")
+        pred_uri = predictions_uri(self.settings, self.spec, batch_id_for(uri, storage.sha256(uri)))
+        poll_runs = self.runs.finished_after(self.dag[DagKind.SCORE], before_score)
+        self.out.wait(
+            f"score with models:/{PIPELINE}@champion",
+            lambda: (poll_runs() and None) or (pred_uri if storage.exists(pred_uri) else None),
+            self.timeout,
+        )
+        return pred_uri
 
 
 def _clock(ts: float) -> str:
@@ -252,9 +289,9 @@ def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict
     import pandas as pd
 
     from airloop import uris
-    from airloop.model.registry import describe_models
+    from airloop.model.registry import Registry
 
-    entry = describe_models([PIPELINE], tracking_uri=settings.tracking_uri)[0]
+    entry = Registry.from_settings(settings).describe_models([PIPELINE])[0]
     champ = next(v for v in entry["versions"] if v["version"] == entry["champion"])
     preds = pd.read_parquet(uris.local_path(pred_uri))
     m = champ["metrics"]

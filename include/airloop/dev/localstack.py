@@ -2,7 +2,8 @@
 DVC remote, started as background processes with all state under one run folder.
 
 Used by `make demo` and by the end-to-end tests (which give it a private temporary folder and free ports).
-It launches Airflow as a subprocess and talks to it over its REST API; it never imports Airflow.
+It launches Airflow as a subprocess and talks to it over its REST API (`airloop.dev.airflow_api`); it never
+imports Airflow. The process plumbing (ports, sessions, health waits) is `airloop.dev.processes`.
 """
 
 from __future__ import annotations
@@ -10,34 +11,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from airloop.dev.processes import free_port, http_get, pid_alive, spawn, stop_session, wait_for
 from airloop.errors import AirloopError
 
 Progress = Callable[[str], None]
-
-
-def free_port(preferred: int | None = None) -> int:
-    if preferred:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stack_env(run_dir: Path) -> dict[str, str]:
@@ -51,84 +33,6 @@ def stack_env(run_dir: Path) -> dict[str, str]:
             key, value = line.split("=", 1)
             out[key.strip()] = value.strip()
     return out
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _session_members(sid: int) -> list[int]:
-    """Live processes in session `sid` (we start each service as a session leader)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":  # fields after ')': state, ppid, pgrp, session
-            out.append(int(entry.name))
-    return out
-
-
-def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError, TimeoutError):
-        return 0, b""
-
-
-def poll_until(poll: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
-    """Call `poll` until it returns something other than None, and return that; TimeoutError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = poll()
-        if result is not None:
-            return result
-        time.sleep(interval)
-    raise TimeoutError(f"not done after {timeout:.0f}s")
-
-
-def wait_for(
-    what: str,
-    check: Callable[[], bool],
-    timeout: float,
-    *,
-    proc_alive: Callable[[], bool] | None = None,
-    log_file: Path | None = None,
-    interval: float = 0.5,
-) -> None:
-    """Poll `check` until it is true; fail early (with the log tail) if the process behind it died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        if proc_alive is not None and not proc_alive():
-            raise AirloopError(f"{what} exited during start-up{_tail(log_file)}")
-        time.sleep(interval)
-    raise AirloopError(f"{what} not ready after {timeout:.0f}s{_tail(log_file)}")
-
-
-def _tail(log_file: Path | None, lines: int = 25) -> str:
-    if not log_file or not log_file.exists():
-        return ""
-    text = log_file.read_text(errors="replace").splitlines()[-lines:]
-    return f"; last lines of {log_file}:\n" + "\n".join(text)
 
 
 class LocalStack:
@@ -253,63 +157,47 @@ class LocalStack:
 
     # --- processes ---------------------------------------------------------------------------------------
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> int:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        log = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=str(self.run),
-        )
-        log.close()
-        return proc.pid
+        return spawn(cmd, env, self.logs / f"{name}.log", self.run)
 
     def running(self) -> dict[str, bool]:
         pids = self.state().get("pids", {})
-        return {name: _pid_alive(pid) for name, pid in pids.items()}
+        return {name: pid_alive(pid) for name, pid in pids.items()}
 
-    def up(self, progress: Progress = lambda m: None, timeout: float = 240) -> dict[str, Any]:
-        """Start whatever is not running yet and wait until both services answer. Idempotent."""
+    def _recorded(self) -> dict[str, Any]:
+        """What else `stack.json` keeps about how this stack was started (so `stack_for` can rebuild it)."""
+        return {}
+
+    def _claim(self, folders: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, int], dict[str, int], set[str]]:
+        """The run folder's state at a start: its ports, pids and secrets recorded, and which services run already.
+
+        Refuses to start while the other topology runs in the same folder.
+        """
         state = self.state()
         if state.get("topology", self.topology) != self.topology and any(self.running().values()):
             raise AirloopError(f"the {state['topology']} stack is running in {self.run}: stop it first")
         ports = self._ports()
         pids = dict(state.get("pids", {}))
-        alive = {name: _pid_alive(pid) for name, pid in pids.items()}
+        alive = {name for name, pid in pids.items() if pid_alive(pid)}
         state.update({"ports": ports, "pids": pids, "root": str(self.root), "topology": self.topology})
         state["secrets"] = self._secrets()
+        state.update(self._recorded())
         self._save(state)
-        for d in ("data", "dvc", "dvc-remote", "mlflow/artifacts", "airflow"):
+        for d in folders:
             (self.run / d).mkdir(parents=True, exist_ok=True)
-        bin_dir = Path(sys.executable).parent
-        if not alive.get("mlflow"):
+        return state, ports, pids, alive
+
+    def up(self, progress: Progress = lambda m: None, timeout: float = 240) -> dict[str, Any]:
+        """Start whatever is not running yet and wait until both services answer. Idempotent."""
+        state, ports, pids, alive = self._claim(("data", "dvc", "dvc-remote", "mlflow/artifacts", "airflow"))
+        if "mlflow" not in alive:
             progress(f"starting MLflow server on :{ports['mlflow']}")
             env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore"}
             env.pop("PYTHONDONTWRITEBYTECODE", None)
-            pids["mlflow"] = self._spawn(
-                "mlflow",
-                [
-                    str(bin_dir / "mlflow"),
-                    "server",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports["mlflow"]),
-                    "--workers",
-                    "1",
-                    "--backend-store-uri",
-                    f"sqlite:///{self.run / 'mlflow' / 'mlflow.db'}",
-                    "--artifacts-destination",
-                    (self.run / "mlflow" / "artifacts").as_uri(),
-                ],
-                env,
-            )
-        if not alive.get("airflow"):
+            pids["mlflow"] = self._spawn("mlflow", self._mlflow_command(ports), env)
+        if "airflow" not in alive:
             progress(f"starting Airflow standalone on :{ports['airflow']}")
-            pids["airflow"] = self._spawn("airflow", [str(bin_dir / "airflow"), "standalone"], self.airflow_env(ports))
+            airflow = str(Path(sys.executable).parent / "airflow")
+            pids["airflow"] = self._spawn("airflow", [airflow, "standalone"], self.airflow_env(ports))
         self._save(state)
         api_url = f"http://127.0.0.1:{ports['airflow']}"
         self._wait_mlflow(ports, pids["mlflow"], timeout, progress)
@@ -317,11 +205,28 @@ class LocalStack:
             "Airflow",
             lambda: self._airflow_healthy(api_url),
             timeout,
-            proc_alive=lambda: _pid_alive(pids["airflow"]),
+            proc_alive=lambda: pid_alive(pids["airflow"]),
             log_file=self.logs / "airflow.log",
         )
         progress(f"Airflow ready at {api_url}")
         return self.info()
+
+    def _mlflow_command(self, ports: dict[str, int]) -> list[str]:
+        """The MLflow server on SQLite with local artifacts, served through its artifact proxy."""
+        return [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports["mlflow"]),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{self.run / 'mlflow' / 'mlflow.db'}",
+            "--artifacts-destination",
+            (self.run / "mlflow" / "artifacts").as_uri(),
+        ]
 
     def _wait_mlflow(self, ports: dict[str, int], pid: int, timeout: float, progress: Progress) -> None:
         mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
@@ -329,7 +234,7 @@ class LocalStack:
             "MLflow server",
             lambda: http_get(f"{mlflow_url}/health")[0] == 200,
             timeout,
-            proc_alive=lambda: _pid_alive(pid),
+            proc_alive=lambda: pid_alive(pid),
             log_file=self.logs / "mlflow.log",
         )
         progress(f"MLflow ready at {mlflow_url}")
@@ -369,110 +274,13 @@ class LocalStack:
         pids: dict[str, int] = state.get("pids", {})
         out = []
         for name, pid in pids.items():
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 out.append(f"{name}: not running")
                 continue
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + timeout
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            for straggler in [pid, *_session_members(pid)]:
-                # Task runners put themselves in their own process group but stay in our session.
-                try:
-                    os.killpg(straggler, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            stop_session(pid, timeout=timeout)
             out.append(f"{name}: stopped (pid {pid})")
         state["pids"] = {}
         if state:
             self._save(state)
         (self.run / "stack.env").unlink(missing_ok=True)
         return out
-
-
-class AirflowAPI:
-    """A small client for Airflow's REST API v2 (JWT from `/auth/token`)."""
-
-    def __init__(self, base_url: str, username: str = "admin", password: str | None = None):
-        self.base = base_url.rstrip("/")
-        self.username, self.password = username, password
-        self._token: str | None = None
-
-    def token(self) -> str:
-        if self._token is None:
-            body = json.dumps({"username": self.username, "password": self.password or ""}).encode()
-            req = urllib.request.Request(
-                f"{self.base}/auth/token",
-                data=body,
-                method="POST",
-                headers={"Content-Type": "application/json"},
-            )
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                self._token = json.loads(resp.read())["access_token"]
-        return self._token
-
-    def get(self, path: str, **params: Any) -> dict[str, Any]:
-        query = f"?{urllib.parse.urlencode(params, doseq=True)}" if params else ""
-        code, body = http_get(
-            f"{self.base}/api/v2{path}{query}",
-            timeout=15,
-            headers={"Authorization": f"Bearer {self.token()}"},
-        )
-        if code == 401:
-            self._token = None
-            code, body = http_get(
-                f"{self.base}/api/v2{path}{query}",
-                timeout=15,
-                headers={"Authorization": f"Bearer {self.token()}"},
-            )
-        if code != 200:
-            raise AirloopError(f"Airflow API GET {path} → HTTP {code}: {body[:200]!r}")
-        return json.loads(body)
-
-    def trigger(self, dag_id: str) -> dict[str, Any]:
-        """Start a DAG run now, as the UI's trigger button does (no logical date: Airflow 3's manual runs)."""
-        req = urllib.request.Request(
-            f"{self.base}/api/v2/dags/{dag_id}/dagRuns",
-            data=json.dumps({"logical_date": None}).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token()}"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=15) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            raise AirloopError(
-                f"Airflow API POST /dags/{dag_id}/dagRuns → HTTP {exc.code}: {exc.read()[:200]!r}"
-            ) from None
-
-    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.get(f"/dags/{dag_id}/dagRuns", order_by="-run_after", limit=100).get("dag_runs", [])
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        rid = urllib.parse.quote(run_id, safe="")
-        return self.get(f"/dags/{dag_id}/dagRuns/{rid}/taskInstances").get("task_instances", [])
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
-        rid = urllib.parse.quote(run_id, safe="")
-        data = self.get(
-            f"/dags/{dag_id}/dagRuns/{rid}/taskInstances/{task_id}/logs/{try_number}",
-            map_index=map_index,
-            full_content="true",
-        )
-        content = data.get("content", "")
-        if isinstance(content, list):
-            return "\n".join(_log_line(c) for c in content)
-        return str(content)
-
-
-def _log_line(item: Any) -> str:
-    """One structured log record as text, with the exception (type: value) when the record carries one."""
-    if not isinstance(item, dict):
-        return str(item)
-    text = str(item.get("event", ""))
-    for err in item.get("error_detail") or []:
-        text += f"\n    {err.get('exc_type')}: {err.get('exc_value')}"
-    return text

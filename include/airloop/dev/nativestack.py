@@ -16,13 +16,15 @@ import base64
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airloop.dev.localstack import LocalStack, Progress, _pid_alive, _session_members, free_port, http_get, wait_for
+from airloop.dev.localstack import LocalStack, Progress
+from airloop.dev.processes import free_port, http_get, pid_alive, stop_session, wait_for
 from airloop.errors import AirloopError
 
 BUCKETS = {"landing": "airloop-landing", "data": "airloop-data", "dvc": "airloop-dvc", "mlflow": "airloop-mlflow"}
@@ -257,29 +259,40 @@ class NativeStack(LocalStack):
         return sorted(name for reply in replies for name in reply)
 
     # --- processes ---------------------------------------------------------------------------------------
+    def _recorded(self) -> dict[str, Any]:
+        return {
+            "databases": self.databases,
+            "ephemeral": self.ephemeral,
+            "postgres_url": self.postgres_url,
+            "redis_url": self.redis_url,
+        }
+
     def up(self, progress: Progress = lambda m: None, timeout: float = 300) -> dict[str, Any]:
         """Start whatever is not running yet and wait until every service answers. Idempotent."""
         started = time.monotonic()
-        state = self.state()
-        if state.get("topology", self.topology) != self.topology and any(self.running().values()):
-            raise AirloopError(f"the {state['topology']} stack is running in {self.run}: stop it first")
-        ports, keys = self._ports(), self._secrets()
-        pids = dict(state.get("pids", {}))
-        alive = {name: _pid_alive(pid) for name, pid in pids.items()}
-        state.update({"ports": ports, "pids": pids, "secrets": keys, "root": str(self.root)})
-        state.update({"topology": self.topology, "databases": self.databases, "ephemeral": self.ephemeral})
-        state.update({"postgres_url": self.postgres_url, "redis_url": self.redis_url})
-        self._save(state)
-        for d in ("airflow", "dvc", "worker/dvc"):
-            (self.run / d).mkdir(parents=True, exist_ok=True)
-
+        state, ports, pids, alive = self._claim(("airflow", "dvc", "worker/dvc"))
         created = self.ensure_databases()
         if created:
             progress(f"created PostgreSQL databases {', '.join(created)}")
         self._redis().close()
-        bin_dir = Path(sys.executable).parent
+        self._start_s3(state, ports, pids, alive, progress)
+        if "mlflow" not in alive:
+            progress(f"starting MLflow server on :{ports['mlflow']} (PostgreSQL store, S3 artifacts)")
+            pids["mlflow"] = self._spawn("mlflow", *self._service("mlflow", ports))
+            self._save(state)
+        self._start_airflow(state, ports, pids, alive, progress)
+        self._wait_ready(ports, pids, timeout, progress)
+        state["workers"] = self.celery_workers()
+        state["startup_seconds"] = round(time.monotonic() - started, 1)
+        self._save(state)
+        progress(f"Celery worker(s) {', '.join(state['workers'])} ready; up in {state['startup_seconds']:.0f}s")
+        return self.info()
 
-        if not alive.get("s3"):
+    def _start_s3(
+        self, state: dict[str, Any], ports: dict[str, int], pids: dict[str, int], alive: set[str], progress: Progress
+    ) -> None:
+        """The S3 API server first: MLflow's artifacts and every bucket the tasks use live in it."""
+        if "s3" not in alive:
             progress(f"starting the S3 API server (moto) on :{ports['s3']}")
             pids["s3"] = self._spawn("s3", *self._service("s3", ports))
             self._save(state)
@@ -287,37 +300,38 @@ class NativeStack(LocalStack):
             "S3 API server",
             lambda: http_get(f"http://127.0.0.1:{ports['s3']}/moto-api/")[0] == 200,
             60,
-            proc_alive=lambda: _pid_alive(pids["s3"]),
+            proc_alive=lambda: pid_alive(pids["s3"]),
             log_file=self.logs / "s3.log",
         )
         self._create_buckets(f"http://127.0.0.1:{ports['s3']}")
         progress(f"S3 ready; buckets {', '.join(BUCKETS.values())}")
 
-        if not alive.get("mlflow"):
-            progress(f"starting MLflow server on :{ports['mlflow']} (PostgreSQL store, S3 artifacts)")
-            pids["mlflow"] = self._spawn("mlflow", *self._service("mlflow", ports))
-            self._save(state)
-
-        airflow_env = self.airflow_env(ports)
-        if not any(alive.get(name) for name in AIRFLOW_SERVICES):
+    def _start_airflow(
+        self, state: dict[str, Any], ports: dict[str, int], pids: dict[str, int], alive: set[str], progress: Progress
+    ) -> None:
+        """Airflow's components, after migrating its database when none of them runs (a migration under a live
+        scheduler would race it)."""
+        if not alive & set(AIRFLOW_SERVICES):
             progress("migrating the Airflow metadata database")
-            self._migrate(airflow_env, bin_dir)
+            self._migrate(self.airflow_env(ports), Path(sys.executable).parent)
         for name in AIRFLOW_SERVICES:
-            if not alive.get(name):
+            if name not in alive:
                 progress(f"starting airflow {name}")
                 pids[name] = self._spawn(name, *self._service(name, ports))
         self._save(state)
 
+    def _wait_ready(self, ports: dict[str, int], pids: dict[str, int], timeout: float, progress: Progress) -> None:
+        """MLflow, then Airflow's health endpoint, then a Celery worker answering through the broker."""
         api_url = f"http://127.0.0.1:{ports['airflow']}"
         self._wait_mlflow(ports, pids["mlflow"], timeout, progress)
         for name in AIRFLOW_SERVICES:  # any Airflow component dying during start-up fails fast, with its log
-            if not _pid_alive(pids[name]):
+            if not pid_alive(pids[name]):
                 raise AirloopError(f"airflow {name} exited during start-up; see {self.logs / (name + '.log')}")
         wait_for(
             "Airflow (api-server, scheduler, dag-processor, triggerer)",
             lambda: self._airflow_healthy(api_url),
             timeout,
-            proc_alive=lambda: all(_pid_alive(pids[n]) for n in ("api-server", "scheduler")),
+            proc_alive=lambda: all(pid_alive(pids[n]) for n in ("api-server", "scheduler")),
             log_file=self.logs / "api-server.log",
         )
         progress(f"Airflow ready at {api_url}")
@@ -325,15 +339,10 @@ class NativeStack(LocalStack):
             "Celery worker",
             lambda: bool(self.celery_workers()),
             timeout,
-            proc_alive=lambda: _pid_alive(pids["celery-worker"]),
+            proc_alive=lambda: pid_alive(pids["celery-worker"]),
             log_file=self.logs / "celery-worker.log",
             interval=1.0,
         )
-        state["workers"] = self.celery_workers()
-        state["startup_seconds"] = round(time.monotonic() - started, 1)
-        self._save(state)
-        progress(f"Celery worker(s) {', '.join(state['workers'])} ready; up in {state['startup_seconds']:.0f}s")
-        return self.info()
 
     def _service(self, name: str, ports: dict[str, int]) -> tuple[list[str], dict[str, str]]:
         """Command line and environment of one service."""
@@ -362,32 +371,18 @@ class NativeStack(LocalStack):
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         """Stop one service's whole process group (SIGKILL simulates a crash: nothing gets to clean up)."""
-        pid = self.state()["pids"][name]
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for straggler in [pid, *_session_members(pid)]:
-            try:
-                os.killpg(straggler, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        stop_session(self.state()["pids"][name], sig, timeout, interval=0.1)
 
     def start_service(self, name: str) -> int:
         """(Re)start one stopped service with the command and environment `up()` gives it."""
         state = self.state()
-        if _pid_alive(state["pids"].get(name, 0) or 0):
+        if pid_alive(state["pids"].get(name, 0) or 0):
             raise AirloopError(f"{name} is running already")
         state["pids"][name] = self._spawn(name, *self._service(name, state["ports"]))
         self._save(state)
         return state["pids"][name]
 
     def _migrate(self, env: dict[str, str], bin_dir: Path) -> None:
-        import subprocess
-
         self.logs.mkdir(parents=True, exist_ok=True)
         log_file = self.logs / "db-migrate.log"
         with open(log_file, "ab") as log:

@@ -38,9 +38,10 @@ def feature_gain(
     """
     from airloop.data.features import feature_columns, feature_outputs
     from airloop.model import training
-    from airloop.spec import improvement
+    from airloop.metrics import improvement
 
     metric = spec.gate.metric
+    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
     every = feature_columns(spec)
     by_name = {f.name: f for f in spec.features}
     # The recorded thread count, not this machine's: "all cores" may be another number here.

@@ -1,469 +1,395 @@
-"""Model registry on MLflow: log a trained model with lineage, gate it, move aliases, list and roll back.
+"""Model registry on MLflow: log a trained model with lineage, find and load versions, move aliases, describe.
 
-Exports `log_model_version`, `gate_and_promote`, `promote`, `rollback`, `describe_models`, `champion_version`.
-Aliases only (`champion`, `challenger`), never stages. Every alias move appends to the registered model's
-`champion_history` tag, so `rollback` knows where to go back to and the history is auditable.
+Exports `Registry` (one MLflow tracking server and model registry, built once from `Settings`, like a provider's
+hook), `LoggedVersion`, and the pure helpers `previous_champion`, `experiment_name`, `run_id_of`, `first_line`.
+What a version records (tags, run contents, recipe) is `airloop.model.lineage`; the promotion rule is
+`airloop.model.gate`, which moves the champion through `Registry.move_champion`.
+
+Aliases only (`champion`, `challenger`), never stages. Every move of `champion` appends to the registered model's
+`champion_history` tag, so `rollback` knows where to go back to and the history is auditable. Moves of the
+champion are serialized by the callers (`steps` takes the champion lock around gate, promote and rollback).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airloop.errors import RegistryError
+from airloop.model import lineage
+from airloop.model.lineage import RECIPE_DIR, RUN_KEY
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xgboost as xgb
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
     from airloop.model.training import FitResult, TrainingSet
+    from airloop.settings import Settings
     from airloop.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
-RECIPE_DIR = "airloop"  # run artifacts a version is rebuilt from (spec.json, params.json)
-RUN_KEY = "airloop.run_key"  # the orchestrator's unit of work that registered a version (one version per key)
-# Every task's holdout metrics (binary, multiclass, regression): whichever a version has become `metric.<name>` tags.
-KEY_METRICS = ("pr_auc", "roc_auc", "log_loss", "mlogloss", "accuracy", "macro_f1", "rmse", "mae", "r2")
-
-
-def client(tracking_uri: str) -> MlflowClient:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+_HISTORY_KEPT = 50  # champion moves kept in the `champion_history` tag (a tag holds 5000 characters)
 
 
 def experiment_name(pipeline: str) -> str:
     return f"airloop-{pipeline}"
 
 
-@dataclass
+def first_line(exc: BaseException) -> str:
+    """An MLflow error as one line (its messages can run to a stack of lines), for one-line CLI errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_id_of(mv: ModelVersion) -> str:
+    """The MLflow run that logged a version (every version airloop registers has one)."""
+    if not mv.run_id:
+        raise RegistryError(f"{mv.name} v{mv.version} was registered without an MLflow run")
+    return mv.run_id
+
+
+@dataclass(frozen=True)
 class LoggedVersion:
     run_id: str
     version: str
     model_uri: str
 
 
-def log_model_version(
-    spec: PipelineSpec,
-    fit: FitResult,
-    data: TrainingSet,
-    holdout: pd.DataFrame,
-    *,
-    tracking_uri: str,
-    trigger: str,
-    git: str = "unknown",
-    extra_tags: dict[str, str] | None = None,
-    workdir: str | Path | None = None,
-    run_id: str | None = None,
-) -> LoggedVersion:
-    """One MLflow run (params, metrics, model with signature + input example, importance plot, lineage tags)
-    and one registered model version carrying the same lineage tags.
+class Registry:
+    """One MLflow tracking server and model registry: the pipelines' models, their versions and aliases.
 
-    `run_id` resumes an existing run instead of starting one: a model search's parent run, whose child runs
-    hold the candidates, receives the winner.
+    Build it once where the settings are known (`Registry.from_settings(settings)`) and pass it down; its
+    `MlflowClient` is created on first use, so building one imports nothing heavy.
     """
-    import tempfile
 
-    import mlflow
-    import mlflow.xgboost
-    import sklearn
-    import xgboost as xgb
-    from mlflow.models import infer_signature
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self._client: MlflowClient | None = None
 
-    from airloop.model.training import importance_png, predict
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        return cls(settings.tracking_uri)
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment(experiment_name(spec.name))
-    lineage = lineage_tags(spec, data, trigger=trigger, git=git, extra_tags=extra_tags)
-    lineage["device"] = fit.device
-    lineage["xgboost_version"] = xgb.__version__
-    if "classes" in fit.extra:
-        lineage["classes"] = fit.extra["classes"]  # JSON list, index order: how scoring names the classes
-    example = holdout[fit.feature_names].head(5)
-    # The output schema follows the task: P(class 1), one probability per class, or the predicted value.
-    signature = infer_signature(example, predict(fit.booster, example, fit.feature_names))
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else f"{spec.name}-{trigger}", tags=lineage) as run:
-        mlflow.log_params(
-            {k: v for k, v in fit.params.items() if k != "eval_metric"}
-            | {
-                "num_boost_round": spec.model.num_boost_round,
-                "best_iteration": fit.best_iteration,
-                "n_rows": data.n_rows,
-                **fit.extra,
-            }
-        )
-        mlflow.log_metrics({k: v for k, v in fit.metrics.items() if not math.isnan(v)})
-        info = mlflow.xgboost.log_model(
-            fit.booster,
-            name="model",
-            signature=signature,
-            input_example=example,
-            model_format="json",
-            pip_requirements=[
-                f"xgboost=={xgb.__version__}",
-                f"scikit-learn=={sklearn.__version__}",
-                f"mlflow=={mlflow.__version__}",
-            ],
-        )
-        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            mlflow.log_artifact(str(importance_png(fit.booster, Path(tmp) / "feature_importance.png")))
-        # What `airloop reproduce` rebuilds from: the spec as it was (its hash is the `spec_hash` tag) and the
-        # exact booster parameters (typed, thread count included), next to the data md5 in the tags.
-        mlflow.log_dict(spec.model_dump(mode="json", by_alias=True), f"{RECIPE_DIR}/spec.json")
-        mlflow.log_dict(fit.params, f"{RECIPE_DIR}/params.json")
-        run_id = run.info.run_id
-    tags = dict(lineage)
-    tags["n_rows"] = str(data.n_rows)
-    for key in KEY_METRICS:
-        if key in fit.metrics and not math.isnan(fit.metrics[key]):
-            tags[f"metric.{key}"] = f"{fit.metrics[key]:.6f}"
-    mv = _register(spec.name, info.model_uri, run_id, tracking_uri, tags)
-    return LoggedVersion(run_id, mv, f"models:/{spec.name}/{mv}")
+    def __repr__(self) -> str:
+        return f"Registry({self.tracking_uri!r})"
 
+    @property
+    def client(self) -> MlflowClient:
+        """The MLflow client (tracking and registry on the same URI), for reads this class has no method for."""
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
 
-def lineage_tags(
-    spec: PipelineSpec, data: TrainingSet, *, trigger: str, git: str, extra_tags: dict[str, str] | None = None
-) -> dict[str, str]:
-    """The lineage every model's run and version carry: which data (md5, batches), code, spec and trigger."""
-    return {
-        "pipeline": spec.name,
-        "data_md5": data.md5,
-        "git_sha": git,
-        "spec_hash": spec.spec_hash,
-        "training_batches": ",".join(data.batches),
-        "trigger": trigger,
-        **(extra_tags or {}),
-        "task": spec.label.task,
-    }
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
 
+    def _point_mlflow_here(self) -> None:
+        """MLflow's fluent API and `models:/` URIs resolve through the process's URIs whatever `registry_uri=`
+        says (MLflow 3.17): without this a tracking server's model was looked up in a local ./mlflow.db."""
+        import mlflow
 
-def _register(name: str, model_uri: str, run_id: str, tracking_uri: str, tags: dict[str, str]) -> str:
-    """Register once per run, with every tag in the same call: a version either exists complete or not at all,
-    and a retried task finds the version its first attempt created."""
-    c = client(tracking_uri)
-    try:
-        c.get_registered_model(name)
-    except Exception:
-        c.create_registered_model(name, description=f"airloop pipeline {name}")
-    for mv in c.search_model_versions(f"name='{name}' and run_id='{run_id}'"):
-        return str(mv.version)
-    import mlflow
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
 
-    mv = mlflow.register_model(model_uri, name, tags=tags)  # knows MLflow 3's logged-model ids (models:/m-…)
-    return str(mv.version)
+    # ------------------------------------------------------------------------------------------ logging a version
 
+    def log_model_version(
+        self,
+        spec: PipelineSpec,
+        fit: FitResult,
+        data: TrainingSet,
+        holdout: pd.DataFrame,
+        *,
+        trigger: str,
+        git: str = "unknown",
+        extra_tags: dict[str, str] | None = None,
+        workdir: str | Path | None = None,
+        run_id: str | None = None,
+    ) -> LoggedVersion:
+        """One MLflow run (params, metrics, model with signature + input example, importance plot, lineage tags)
+        and one registered model version carrying the same lineage tags.
 
-def version_for_run_key(name: str, run_key: str, *, tracking_uri: str) -> dict[str, Any] | None:
-    """The version an earlier try of the same unit of work registered, as `loop.train` returns it; else None.
+        `run_id` resumes an existing run instead of starting one: a model search's parent run, whose child runs
+        hold the trials, receives the winner.
+        """
+        import mlflow
 
-    Errors propagate: "MLflow unreachable" must fail the try, never read as "nothing registered yet".
-    """
-    for mv in client(tracking_uri).search_model_versions(f"name='{name}'"):
-        tags = mv.tags or {}
-        if tags.get(RUN_KEY) == run_key:
-            batches = [b for b in tags.get("training_batches", "").split(",") if b]
-            return {
-                "version": str(mv.version),
-                "run_id": mv.run_id,
-                "data_md5": tags.get("data_md5"),
-                "device": tags.get("device"),
-                "batches": batches,
-                "n_rows": int(tags.get("n_rows", "0") or 0),
-                "metrics": {k: float(tags[f"metric.{k}"]) for k in KEY_METRICS if f"metric.{k}" in tags},
-                "reused": True,
-            }
-    return None
+        self._point_mlflow_here()
+        mlflow.set_experiment(experiment_name(spec.name))
+        tags = lineage.run_tags(spec, data, fit, trigger=trigger, git=git, extra_tags=extra_tags)
+        name = None if run_id else f"{spec.name}-{trigger}"
+        with mlflow.start_run(run_id=run_id, run_name=name, tags=tags) as run:
+            model_uri = lineage.log_run(spec, fit, data, holdout, workdir)
+            run_id = run.info.run_id
+        mv = self._register(spec.name, model_uri, run_id, lineage.version_tags(tags, data, fit))
+        return LoggedVersion(run_id, mv, f"models:/{spec.name}/{mv}")
 
-
-def recorded(name: str, version: str, what: str, *, tracking_uri: str) -> dict[str, Any]:
-    """One recorded recipe file of a version's run (`spec` or `params`; see `log_model_version`)."""
-    import tempfile
-
-    c = client(tracking_uri)
-    run_id = c.get_model_version(name, version).run_id
-    with tempfile.TemporaryDirectory() as tmp:
+    def _register(self, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
+        """Register once per run, with every tag in the same call: a version either exists complete or not at
+        all, and a retried task finds the version its first attempt created."""
+        c = self.client
         try:
-            path = c.download_artifacts(run_id, f"{RECIPE_DIR}/{what}.json", tmp)
-        except Exception as exc:
-            raise RegistryError(f"{name} v{version}: no recorded {what}.json on run {run_id} ({exc})") from None
-        return json.loads(Path(path).read_text())
+            c.get_registered_model(name)
+        except Exception:
+            c.create_registered_model(name, description=f"airloop pipeline {name}")
+        for mv in c.search_model_versions(f"name='{name}' and run_id='{run_id}'"):
+            return str(mv.version)
+        import mlflow
 
+        mv = mlflow.register_model(model_uri, name, tags=tags)  # knows MLflow 3's logged-model ids (models:/m-…)
+        return str(mv.version)
 
-def champion_version(name: str, tracking_uri: str) -> str | None:
-    return _alias(client(tracking_uri), name, CHAMPION)
+    def version_for_run_key(self, name: str, run_key: str) -> dict[str, Any] | None:
+        """The version an earlier try of the same unit of work registered, as `steps.train` returns it; else None.
 
-
-def version_tags(name: str, alias: str, *, tracking_uri: str) -> dict[str, str]:
-    """Tags of the version holding `alias` (plus its number under `version`); empty when there is none."""
-    try:
-        mv = client(tracking_uri).get_model_version_by_alias(name, alias)
-    except Exception:
-        return {}
-    return {**(mv.tags or {}), "version": str(mv.version)}
-
-
-def latest_version_tags(name: str, *, tracking_uri: str) -> dict[str, str]:
-    """Tags of the newest registered version (plus `version`); empty when the model has none."""
-    try:
-        versions = client(tracking_uri).search_model_versions(f"name='{name}'")
-    except Exception:
-        return {}
-    if not versions:
-        return {}
-    mv = max(versions, key=lambda m: int(m.version))
-    return {**(mv.tags or {}), "version": str(mv.version)}
-
-
-def _alias(c: MlflowClient, name: str, alias: str) -> str | None:
-    try:
-        return str(c.get_model_version_by_alias(name, alias).version)
-    except Exception:
+        Errors propagate: "MLflow unreachable" must fail the try, never read as "nothing registered yet".
+        """
+        for mv in self.client.search_model_versions(f"name='{name}'"):
+            tags = mv.tags or {}
+            if tags.get(RUN_KEY) == run_key:
+                batches = [b for b in tags.get("training_batches", "").split(",") if b]
+                return {
+                    "version": str(mv.version),
+                    "run_id": mv.run_id,
+                    "data_md5": tags.get("data_md5"),
+                    "device": tags.get("device"),
+                    "batches": batches,
+                    "n_rows": int(tags.get("n_rows", "0") or 0),
+                    "metrics": lineage.metric_tags(tags),
+                    "reused": True,
+                }
         return None
 
+    # ------------------------------------------------------------------------------------------ finding a version
 
-def load_booster(name: str, version: str, tracking_uri: str):
-    import mlflow
-    import mlflow.xgboost
+    def resolve(self, name: str, version_or_alias: str) -> ModelVersion:
+        """The version by number (`3`) or by alias (`champion`); a missing one and an unreachable registry are
+        told apart."""
+        which = str(version_or_alias)
+        try:
+            if which.isdigit():
+                return self.client.get_model_version(name, which)
+            return self.client.get_model_version_by_alias(name, which)
+        except Exception as exc:
+            if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise RegistryError(f"model '{name}' has no version or alias '{which}'") from None
+            raise RegistryError(f"cannot read model '{name}' v{which} from MLflow: {first_line(exc)}") from None
 
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    return mlflow.xgboost.load_model(f"models:/{name}/{version}")
+    def run_of(self, mv: ModelVersion) -> Run:
+        """The MLflow run that logged a version."""
+        run_id = run_id_of(mv)
+        try:
+            return self.client.get_run(run_id)
+        except Exception as exc:
+            raise RegistryError(
+                f"{mv.name} v{mv.version}: cannot read its MLflow run {run_id}: {first_line(exc)}"
+            ) from None
 
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version holding `alias`, or None (no such alias, or no such model)."""
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except Exception:
+            return None
 
-@dataclass
-class GateDecision:
-    version: str
-    decision: str  # promoted | rejected
-    reason: str
-    metric: str
-    challenger_score: float
-    champion_version: str | None
-    champion_score: float | None
+    def champion_version(self, name: str) -> str | None:
+        return self.alias_version(name, CHAMPION)
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+    def version_tags(self, name: str, alias: str) -> dict[str, str]:
+        """Tags of the version holding `alias` (plus its number under `version`); empty when there is none."""
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except Exception:
+            return {}
+        return {**(mv.tags or {}), "version": str(mv.version)}
 
+    def latest_version_tags(self, name: str) -> dict[str, str]:
+        """Tags of the newest registered version (plus `version`); empty when the model has none."""
+        try:
+            versions = self.client.search_model_versions(f"name='{name}'")
+        except Exception:
+            return {}
+        if not versions:
+            return {}
+        mv = max(versions, key=lambda m: int(m.version))
+        return {**(mv.tags or {}), "version": str(mv.version)}
 
-def gate_and_promote(
-    spec: PipelineSpec, version: str, holdout: pd.DataFrame, *, tracking_uri: str, actor: str = "airloop-gate"
-) -> GateDecision:
-    """Score challenger and current champion on the same holdout; move `champion` only if the challenger wins.
+    # ------------------------------------------------------------------------------- what a version is made of
 
-    The champion read here must still be champion when the alias moves (compare-and-set); if another run moved
-    it meanwhile, the gate runs again against the new champion.
-    """
-    from airloop.model.training import evaluate
+    def load_booster(self, name: str, version: str) -> xgb.Booster:
+        import mlflow.xgboost
 
-    c = client(tracking_uri)
-    name, metric, label = spec.name, spec.gate.metric, spec.label.column
-    challenger = load_booster(name, version, tracking_uri)
-    ch_score = evaluate(challenger, holdout, list(challenger.feature_names), label, spec.label.task)[metric]
-    for _ in range(3):
-        current = _alias(c, name, CHAMPION)
-        if current is None:
-            decision = GateDecision(version, "promoted", "first version: no champion yet", metric, ch_score, None, None)
-        elif current == version:
-            decision = GateDecision(version, "promoted", "already champion", metric, ch_score, current, ch_score)
-        else:
-            decision = _compare(spec, version, ch_score, current, holdout, tracking_uri)
-        if decision.decision == "promoted" and decision.reason != "already champion":
-            decision = _governance(c, spec, decision, challenger, holdout, current, tracking_uri)
-        if _alias(c, name, CHAMPION) != current:
-            log.warning("champion of %s moved while gating version %s: gating again", name, version)
-            continue
-        break
-    else:
-        raise RegistryError(f"{name}: champion kept moving while gating version {version}; not promoted")
-    tags = {
-        "gate.decision": decision.decision,
-        "gate.reason": decision.reason,
-        "gate.metric": metric,
-        "gate.challenger_score": f"{ch_score:.6f}",
-        "gate.champion_version": decision.champion_version or "",
-        "gate.champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6f}",
-    }
-    for k, v in tags.items():
-        c.set_model_version_tag(name, version, k, v)
-    if decision.decision == "promoted":
-        _move_champion(c, name, version, reason=f"gate: {decision.reason}", actor=actor)
-    else:
-        c.set_registered_model_alias(name, CHALLENGER, version)
-    log.info("gate %s v%s: %s (%s)", name, version, decision.decision, decision.reason)
-    return decision
+        self._point_mlflow_here()
+        return mlflow.xgboost.load_model(f"models:/{name}/{version}")
 
+    def model_file(self, name: str, version: str, dst: str | Path) -> Path:
+        """Download a version's model into `dst`; returns its saved booster file (the exact registered bytes)."""
+        import mlflow.artifacts
+        from mlflow.models import Model
 
-def _governance(c, spec, decision, challenger, holdout, current, tracking_uri) -> GateDecision:
-    """The rules a metric win does not settle: candidate features must earn their place, and no group of the
-    holdout may fall below the floor or fall further behind the others than under the champion.
+        self._point_mlflow_here()
+        try:
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{name}/{version}",
+                    dst_path=str(dst),
+                    tracking_uri=self.tracking_uri,
+                    registry_uri=self.tracking_uri,
+                )
+            )
+            return local / Model.load(str(local / "MLmodel")).flavors["xgboost"]["data"]
+        except Exception as exc:
+            raise RegistryError(f"{name} v{version}: cannot download the registered model: {first_line(exc)}") from None
 
-    Slice metrics are recorded on the version (`gate.slices`, for Model Ops) and its run (`slice.*` metrics)
-    whatever the outcome, so a refused challenger shows why.
-    """
-    from airloop.model import feature_gain, slices
+    def recipe_files(self, mv: ModelVersion) -> set[str]:
+        """The recipe files (`spec.json`, `params.json`) recorded on a version's run; empty for older versions."""
+        run_id = run_id_of(mv)
+        try:
+            return {Path(a.path).name for a in self.client.list_artifacts(run_id, RECIPE_DIR)}
+        except Exception as exc:
+            raise RegistryError(
+                f"{mv.name} v{mv.version}: cannot list the artifacts of run {run_id}: {first_line(exc)}"
+            ) from None
 
-    version = decision.version
-    problems = []
-    ok, why = feature_gain.verdict(spec, c.get_model_version(spec.name, version).tags or {})
-    if not ok:
-        problems.append(why)
-    if spec.slices is not None:
-        mine = slices.slice_metrics(challenger, holdout, spec)
-        theirs = None
-        if current is not None:
-            champ = load_booster(spec.name, current, tracking_uri)
-            if all(f in holdout.columns for f in champ.feature_names or []):
-                theirs = slices.slice_metrics(champ, holdout, spec)
-        verdict = slices.judge(spec, mine, theirs)
-        _record_slices(c, spec, version, mine, theirs, verdict, current)
-        if not verdict.ok:
-            problems.append(verdict.reason)
-    if not problems:
-        return decision
-    return GateDecision(
-        version,
-        "rejected",
-        f"{decision.reason}; but {'; '.join(problems)}",
-        decision.metric,
-        decision.challenger_score,
-        decision.champion_version,
-        decision.champion_score,
-    )
+    def recorded(self, name: str, version: str, what: str) -> dict[str, Any]:
+        """One recorded recipe file of a version's run (`spec` or `params`; see `log_model_version`)."""
+        import tempfile
 
+        run_id = run_id_of(self.client.get_model_version(name, version))
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = self.client.download_artifacts(run_id, f"{RECIPE_DIR}/{what}.json", tmp)
+            except Exception as exc:
+                raise RegistryError(
+                    f"{name} v{version}: no recorded {what}.json on run {run_id} ({first_line(exc)})"
+                ) from None
+            return json.loads(Path(path).read_text())
 
-def _record_slices(c, spec, version, mine, theirs, verdict, current) -> None:
-    from mlflow.entities import Metric
+    # ------------------------------------------------------------------------------------- recording on versions
 
-    from airloop.model.slices import metric_key
+    def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, value)
 
-    metric = spec.gate.metric
-    body = {
-        "metric": metric,
-        "champion_version": current,
-        "ok": verdict.ok,
-        "reason": verdict.reason,
-        "summary": verdict.worst,
-        "challenger": mine,
-        "champion": theirs,
-    }
-    text = json.dumps(body, sort_keys=True)
-    if len(text) > 5000:  # a model version tag holds 5000 characters: keep the verdict, drop the champion's detail
-        text = json.dumps({**body, "champion": None, "truncated": True}, sort_keys=True)[:5000]
-    c.set_model_version_tag(spec.name, version, "gate.slices", text)
-    run_id = c.get_model_version(spec.name, version).run_id
-    now = int(time.time() * 1000)
-    metrics = [
-        Metric(metric_key(label, group, metric), v["value"], now, 0)
-        for label, per in mine.items()
-        for group, v in per.items()
-        if math.isfinite(v["value"])
-    ]
-    for i in range(0, len(metrics), 900):
-        c.log_batch(run_id, metrics=metrics[i : i + 900])
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        """Log metrics on a run in batches (MLflow takes at most 1000 per call), all at step 0, now."""
+        from mlflow.entities import Metric
 
+        now = int(time.time() * 1000)
+        batch = [Metric(key, value, now, 0) for key, value in metrics.items()]
+        for i in range(0, len(batch), 900):
+            self.client.log_batch(run_id, metrics=batch[i : i + 900])
 
-def _compare(spec, version, ch_score, current, holdout, tracking_uri) -> GateDecision:
-    from airloop.model.training import booster_task, evaluate
-    from airloop.spec import improvement
+    # ------------------------------------------------------------------------------------------ moving aliases
 
-    metric = spec.gate.metric
-    champ = load_booster(spec.name, current, tracking_uri)
-    missing = [f for f in champ.feature_names or [] if f not in holdout.columns]
-    champ_task = booster_task(champ) or "binary"
-    if missing or champ_task != spec.label.task:
-        why = f"missing features {missing[:3]}" if missing else f"a {champ_task} model; the task is {spec.label.task}"
-        return GateDecision(
-            version,
-            "promoted",
-            f"champion v{current} cannot score this data ({why})",
-            metric,
-            ch_score,
-            current,
-            None,
+    def mark_challenger(self, name: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, CHALLENGER, version)
+
+    def move_champion(self, name: str, version: str, *, reason: str, actor: str) -> None:
+        """Point `champion` at `version`, drop its `challenger` alias, append the move to `champion_history`."""
+        c = self.client
+        previous = self.champion_version(name)
+        c.set_registered_model_alias(name, CHAMPION, version)
+        if self.alias_version(name, CHALLENGER) == version:
+            c.delete_registered_model_alias(name, CHALLENGER)
+        history = self._history(name)
+        history.append(
+            {
+                "version": version,
+                "previous": previous,
+                "reason": reason,
+                "actor": actor,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
         )
-    cp_score = evaluate(champ, holdout, list(champ.feature_names), spec.label.column, spec.label.task)[metric]
-    # Better is up for pr_auc or r2, down for log_loss or rmse: the gain is positive when the challenger is better.
-    gain = improvement(metric, ch_score, cp_score)
-    if math.isnan(ch_score):
-        return GateDecision(
-            version,
-            "rejected",
-            f"challenger {metric} is undefined on the holdout",
-            metric,
-            ch_score,
-            current,
-            cp_score,
-        )
-    if math.isnan(cp_score) or gain >= spec.gate.min_improvement and gain > 0:
-        why = (
-            f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} (+{gain:.4f} ≥ {spec.gate.min_improvement})"
-        )
-        return GateDecision(version, "promoted", why, metric, ch_score, current, cp_score)
-    why = (
-        f"{metric} {ch_score:.4f} vs champion v{current} {cp_score:.4f} "
-        f"(improvement {gain:+.4f} < required {spec.gate.min_improvement}, must be > 0)"
-    )
-    return GateDecision(version, "rejected", why, metric, ch_score, current, cp_score)
+        c.set_registered_model_tag(name, "champion_history", json.dumps(history[-_HISTORY_KEPT:]))
+        c.set_model_version_tag(name, version, "promoted_by", actor)
 
-
-def _history(c: MlflowClient, name: str) -> list[dict[str, Any]]:
-    tags = c.get_registered_model(name).tags or {}
-    try:
-        return json.loads(tags.get("champion_history", "[]"))
-    except json.JSONDecodeError:
-        return []
-
-
-def champion_history(name: str, *, tracking_uri: str) -> list[dict[str, Any]]:
-    """Every move of the `champion` alias, oldest first: version, previous, reason, actor, at (UTC)."""
-    try:
-        return _history(client(tracking_uri), name)
-    except Exception:  # no such model yet
-        return []
-
-
-def _move_champion(c: MlflowClient, name: str, version: str, *, reason: str, actor: str) -> None:
-    previous = _alias(c, name, CHAMPION)
-    c.set_registered_model_alias(name, CHAMPION, version)
-    if _alias(c, name, CHALLENGER) == version:
-        c.delete_registered_model_alias(name, CHALLENGER)
-    history = _history(c, name)
-    history.append(
-        {
-            "version": version,
-            "previous": previous,
-            "reason": reason,
-            "actor": actor,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-    )
-    c.set_registered_model_tag(name, "champion_history", json.dumps(history[-50:]))
-    c.set_model_version_tag(name, version, "promoted_by", actor)
-
-
-def _require_version(c: MlflowClient, name: str, version: str) -> None:
-    try:
-        c.get_model_version(name, str(version))
-    except Exception:
-        raise RegistryError(f"model '{name}' has no version {version}") from None
-
-
-def promote(name: str, version: str, *, tracking_uri: str, actor: str = "cli") -> str | None:
-    """Make `version` champion by hand (recorded as a manual decision). Returns the previous champion."""
-    c = client(tracking_uri)
-    _require_version(c, name, version)
-    previous = _alias(c, name, CHAMPION)
-    if previous == str(version):
+    def promote(self, name: str, version: str, *, actor: str = "cli") -> str | None:
+        """Make `version` champion by hand (recorded as a manual decision). Returns the previous champion."""
+        version = str(version)
+        try:
+            self.client.get_model_version(name, version)
+        except Exception:
+            raise RegistryError(f"model '{name}' has no version {version}") from None
+        previous = self.champion_version(name)
+        if previous == version:
+            return previous
+        self.move_champion(name, version, reason="manual promote", actor=actor)
+        self.client.set_model_version_tag(name, version, "trigger_promotion", "manual")
         return previous
-    _move_champion(c, name, str(version), reason="manual promote", actor=actor)
-    c.set_model_version_tag(name, str(version), "trigger_promotion", "manual")
-    return previous
+
+    def rollback_target(self, name: str) -> str | None:
+        """Where `rollback` would move the champion now (None: nowhere to go)."""
+        try:
+            current = self.champion_version(name)
+            return previous_champion(self._history(name), current) if current else None
+        except Exception:  # no such model yet
+            return None
+
+    def rollback(self, name: str, *, actor: str = "cli") -> tuple[str, str]:
+        """Move `champion` back to the version that held it before the current one. Returns (from, to)."""
+        try:
+            self.client.get_registered_model(name)
+        except Exception:
+            raise RegistryError(f"no registered model '{name}'") from None
+        current = self.champion_version(name)
+        if current is None:
+            raise RegistryError(f"model '{name}' has no champion to roll back from")
+        previous = previous_champion(self._history(name), current)
+        if previous is None:
+            raise RegistryError(f"model '{name}': champion v{current} has no earlier champion to roll back to")
+        self.move_champion(name, previous, reason=f"rollback from v{current}", actor=actor)
+        return current, previous
+
+    def champion_history(self, name: str) -> list[dict[str, Any]]:
+        """Every move of the `champion` alias, oldest first: version, previous, reason, actor, at (UTC)."""
+        try:
+            return self._history(name)
+        except Exception:  # no such model yet
+            return []
+
+    def _history(self, name: str) -> list[dict[str, Any]]:
+        tags = self.client.get_registered_model(name).tags or {}
+        try:
+            return json.loads(tags.get("champion_history", "[]"))
+        except json.JSONDecodeError:
+            return []
+
+    # --------------------------------------------------------------------------------------------- describing
+
+    def describe_models(self, names: list[str]) -> list[dict[str, Any]]:
+        """Per pipeline: champion, challenger and every version with aliases, metrics, lineage and gate decision."""
+        out: list[dict[str, Any]] = []
+        for name in names:
+            try:
+                model = self.client.get_registered_model(name)
+            except Exception:
+                out.append({"pipeline": name, "champion": None, "challenger": None, "versions": []})
+                continue
+            by_version: dict[str, list[str]] = {}
+            for alias, v in (model.aliases or {}).items():
+                by_version.setdefault(str(v), []).append(alias)
+            found = sorted(self.client.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version))
+            out.append(
+                {
+                    "pipeline": name,
+                    "champion": self.alias_version(name, CHAMPION),
+                    "challenger": self.alias_version(name, CHALLENGER),
+                    "versions": [_describe_version(mv, by_version.get(str(mv.version), [])) for mv in found],
+                }
+            )
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- pure helpers
 
 
 def previous_champion(history: list[dict[str, Any]], current: str) -> str | None:
@@ -478,83 +404,32 @@ def previous_champion(history: list[dict[str, Any]], current: str) -> str | None
     return None
 
 
-def rollback_target(name: str, *, tracking_uri: str) -> str | None:
-    """Where `rollback` would move the champion now (None: nowhere to go)."""
-    c = client(tracking_uri)
-    try:
-        current = _alias(c, name, CHAMPION)
-        return previous_champion(_history(c, name), current) if current else None
-    except Exception:  # no such model yet
-        return None
-
-
-def rollback(name: str, *, tracking_uri: str, actor: str = "cli") -> tuple[str, str]:
-    """Move `champion` back to the version that held it before the current one. Returns (from, to)."""
-    c = client(tracking_uri)
-    try:
-        c.get_registered_model(name)
-    except Exception:
-        raise RegistryError(f"no registered model '{name}'") from None
-    current = _alias(c, name, CHAMPION)
-    if current is None:
-        raise RegistryError(f"model '{name}' has no champion to roll back from")
-    previous = previous_champion(_history(c, name), current)
-    if previous is None:
-        raise RegistryError(f"model '{name}': champion v{current} has no earlier champion to roll back to")
-    _move_champion(c, name, previous, reason=f"rollback from v{current}", actor=actor)
-    return current, previous
-
-
-def describe_models(names: list[str], *, tracking_uri: str) -> list[dict[str, Any]]:
-    """Per pipeline: champion, challenger and every version with aliases, metrics, lineage and gate decision."""
+def _describe_version(mv: ModelVersion, aliases: list[str]) -> dict[str, Any]:
+    """One version as Model Ops and `airloop models` show it."""
     from airloop.model import feature_gain
 
-    c = client(tracking_uri)
-    out = []
-    for name in names:
-        try:
-            model = c.get_registered_model(name)
-        except Exception:
-            out.append({"pipeline": name, "champion": None, "challenger": None, "versions": []})
-            continue
-        by_version: dict[str, list[str]] = {}
-        for alias, v in (model.aliases or {}).items():
-            by_version.setdefault(str(v), []).append(alias)
-        versions = []
-        for mv in sorted(c.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version)):
-            tags = mv.tags or {}
-            versions.append(
-                {
-                    "version": str(mv.version),
-                    "aliases": sorted(by_version.get(str(mv.version), [])),
-                    "metrics": {k: float(tags[f"metric.{k}"]) for k in KEY_METRICS if f"metric.{k}" in tags},
-                    "data_md5": tags.get("data_md5"),
-                    "trigger": tags.get("trigger"),
-                    "gate": tags.get("gate.decision"),
-                    "gate_reason": tags.get("gate.reason"),
-                    "run_id": mv.run_id,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
-                    "airflow_dag_id": tags.get("airflow_dag_id"),
-                    "airflow_run_id": tags.get("airflow_run_id"),
-                    "drift_batch": tags.get("drift.batch") or tags.get("decay.batch"),
-                    "training_batches": tags.get("training_batches"),
-                    "device": tags.get("device"),
-                    "promoted_by": tags.get("promoted_by"),
-                    "search_candidates": int(tags["search.candidates"]) if "search.candidates" in tags else None,
-                    "search_best_run_id": tags.get("search.best_run_id"),
-                    "slices": _json_tag(tags, "gate.slices"),
-                    "feature_gain": feature_gain.from_tags(tags),
-                }
-            )
-        out.append(
-            {
-                "pipeline": name,
-                "champion": _alias(c, name, CHAMPION),
-                "challenger": _alias(c, name, CHALLENGER),
-                "versions": versions,
-            }
-        )
-    return out
+    tags = mv.tags or {}
+    return {
+        "version": str(mv.version),
+        "aliases": sorted(aliases),
+        "metrics": lineage.metric_tags(tags),
+        "data_md5": tags.get("data_md5"),
+        "trigger": tags.get("trigger"),
+        "gate": tags.get("gate.decision"),
+        "gate_reason": tags.get("gate.reason"),
+        "run_id": mv.run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
+        "airflow_dag_id": tags.get("airflow_dag_id"),
+        "airflow_run_id": tags.get("airflow_run_id"),
+        "drift_batch": tags.get("drift.batch") or tags.get("decay.batch"),
+        "training_batches": tags.get("training_batches"),
+        "device": tags.get("device"),
+        "promoted_by": tags.get("promoted_by"),
+        "search_trials": int(tags["search.trials"]) if "search.trials" in tags else None,
+        "search_best_run_id": tags.get("search.best_run_id"),
+        "slices": _json_tag(tags, "gate.slices"),
+        "feature_gain": feature_gain.from_tags(tags),
+    }
 
 
 def _json_tag(tags: dict[str, str], key: str) -> Any:

@@ -1,6 +1,7 @@
 """Reproduce a registered model version: rebuild it from its lineage and say whether it came out bit for bit.
 
-Exports `reproduce` (returns a `Report`) and `parse_overrides` (the CLI's `--set key=value`).
+Exports `reproduce` (returns a `Report`) and `parse_overrides` (the CLI's `--set key=value`). Fetching what a
+version was built from and training it again is `airloop.model.rebuild`; this module compares and reports.
 
 A version's lineage names everything it was built from: the training bytes (the DVC md5 in its `data_md5` tag),
 the spec (`airloop/spec.json` on its MLflow run, whose hash is the `spec_hash` tag) and the exact booster
@@ -11,7 +12,6 @@ predictions; when it does not, the report lists what differed, from the data to 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -20,21 +20,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airloop.errors import AirloopError, RegistryError
+from airloop.errors import AirloopError
+from airloop.model import rebuild
+from airloop.model.rebuild import FIXED_PARAMS, Rebuilt, Recorded, Source
 
 if TYPE_CHECKING:
     import numpy as np
-    from mlflow.entities import Run
-    from mlflow.entities.model_registry import ModelVersion
-    from mlflow.tracking import MlflowClient
 
     from airloop.model.training import FitResult
     from airloop.settings import Settings
     from airloop.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
-# Set by the data, not by a person: training derives the class count from the labels.
-FIXED_PARAMS = ("num_class",)
 _ABSENT = "(absent)"
 
 
@@ -152,89 +149,36 @@ def reproduce(name: str, version: str, settings: Settings, *, overrides: dict[st
     Raises:
         AirloopError: the version, its recipe or its training data cannot be found.
     """
-    import pandas as pd
     import xgboost as xgb
 
-    from airloop.data.features import feature_columns
-    from airloop.model import registry, training
-    from airloop.store.versioning import DataVersioner
+    from airloop.model.registry import Registry
 
     overrides = dict(overrides or {})
     fixed = [k for k in overrides if k in FIXED_PARAMS]
     if fixed:
         raise AirloopError(f"--set {fixed[0]}: follows the training data's classes and cannot be set")
-    c = registry.client(settings.tracking_uri)
-    mv = _model_version(c, name, version)
-    version, tags = str(mv.version), dict(mv.tags or {})
-    label = f"{name} v{version}"
-    run = _run(c, mv.run_id, label)
-    md5 = tags.get("data_md5")
-    if not md5:
-        raise AirloopError(f"{label} has no data_md5 lineage tag: its training data is unknown")
-    differences: list[Difference] = []
+    registry = Registry.from_settings(settings)
     notes: list[str] = []
-
-    with tempfile.TemporaryDirectory() as tmp:
-        # The data first: a md5 missing from the remote is the likeliest failure and costs nothing else.
-        path = DataVersioner.from_settings(settings).restore(md5, Path(tmp) / "train.parquet")
-        restored_md5 = _md5(path)
-        frame = pd.read_parquet(path)
-        spec, recorded = _recipe(c, name, version, mv.run_id, tags, settings, tmp, notes)
-        registered, registered_bytes = _registered_model(name, version, settings, tmp)
-    if restored_md5 != md5:
-        differences.append(Difference("data md5", md5, restored_md5, "the restored bytes are not the recorded ones"))
-    if tags.get("n_rows") and int(tags["n_rows"]) != len(frame):
-        differences.append(Difference("training rows", int(tags["n_rows"]), len(frame)))
-    if tags.get("spec_hash") != spec.spec_hash:
-        differences.append(Difference("spec hash", tags.get("spec_hash"), spec.spec_hash, "the recorded spec"))
-    _note_current_spec(spec, settings, notes)
-
-    split = training.split_frame(frame, spec)
-    features = feature_columns(spec)
-    fit_spec, passed = _rebuild_plan(spec, recorded, overrides, tags, notes)
-    fit = training.fit(split, fit_spec, features, passed)
-
-    differences += _param_differences(recorded, fit.params, overrides, notes)
-    differences += _training_differences(recorded, tags, run.data.params, fit, len(split.holdout))
-
-    registered_features = list(registered.feature_names or features)
-    if registered_features != features:
-        differences.append(Difference("features", registered_features, features, "registered model vs recorded spec"))
-    ours = training.predict(fit.booster, split.holdout, features)
-    theirs = training.predict(registered, split.holdout, registered_features)
-    equal, rows, max_diff = _compare_predictions(theirs, ours)
-    if not equal:
-        note = f"{rows} of {len(split.holdout)} holdout rows differ, max abs diff {max_diff:.3g}"
-        differences.append(Difference("predictions", note=note))
-    rebuilt_bytes = _saved_bytes(fit.booster)
-    bytes_equal = rebuilt_bytes == registered_bytes
-    if not bytes_equal:
-        differences.append(Difference("model bytes", note=_bytes_note(registered_bytes, rebuilt_bytes)))
-
-    task = spec.label.task
-    registered_metrics = training.evaluate(registered, split.holdout, registered_features, spec.label.column, task)
-    metrics = _metrics(tags, registered_metrics, fit.metrics)
-    for key, m in metrics.items():
-        if _fmt(m["recorded"]) != _fmt(m["rebuilt"]):
-            rebuilt = None if m["rebuilt"] is None else round(m["rebuilt"], 6)  # the tags' precision
-            differences.append(Difference(f"holdout {key}", m["recorded"], rebuilt))
-    if any(_fmt(m["recorded"]) != _fmt(m["registered"]) for m in metrics.values()):
-        notes.append(
-            "the registered model scores differently on this holdout than when it was registered: "
-            "the holdout rebuilt here is not the one it was scored on"
-        )
+    source = rebuild.fetch(registry, registry.resolve(name, version), settings, notes)
+    differences = _lineage_differences(source, settings, notes)
+    built = rebuild.rebuild(source, overrides, notes)
+    fit, n_holdout = built.fit, len(built.split.holdout)
+    differences += _param_differences(source.recorded, fit.params, overrides, notes)
+    differences += _training_differences(source.recorded, source.tags, source.run.data.params, fit, n_holdout)
+    same = _compare_models(source, built, differences)
+    metrics = _metric_differences(source, built, differences, notes)
     return Report(
         name=name,
-        version=version,
-        run_id=mv.run_id,
-        identical=equal and bytes_equal,
-        predictions_equal=equal,
-        model_bytes_equal=bytes_equal,
-        n_holdout=len(split.holdout),
-        rows_differing=rows,
-        max_abs_diff=max_diff,
-        data_md5=md5,
-        spec_hash=spec.spec_hash,
+        version=str(source.version.version),
+        run_id=source.run.info.run_id,
+        identical=same.predictions_equal and same.model_bytes_equal,
+        predictions_equal=same.predictions_equal,
+        model_bytes_equal=same.model_bytes_equal,
+        n_holdout=n_holdout,
+        rows_differing=same.rows_differing,
+        max_abs_diff=same.max_abs_diff,
+        data_md5=source.data_md5,
+        spec_hash=source.spec.spec_hash,
         device=fit.device,
         xgboost_version=xgb.__version__,
         params=dict(fit.params),
@@ -245,153 +189,78 @@ def reproduce(name: str, version: str, settings: Settings, *, overrides: dict[st
     )
 
 
-# --------------------------------------------------------------------------------------------- the registry side
+# ---------------------------------------------------------------------------------------------------- comparing
 
 
-def _model_version(c: MlflowClient, name: str, version: str) -> ModelVersion:
-    """The version by number or alias; a missing one and an unreachable registry are told apart."""
-    try:
-        return c.get_model_version(name, version) if version.isdigit() else c.get_model_version_by_alias(name, version)
-    except Exception as exc:
-        if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise RegistryError(f"model '{name}' has no version or alias '{version}'") from None
-        raise RegistryError(f"cannot read model '{name}' v{version} from MLflow: {_first_line(exc)}") from None
+def _lineage_differences(source: Source, settings: Settings, notes: list[str]) -> list[Difference]:
+    """Whether the fetched bytes and spec are the ones the version's lineage names."""
+    out = []
+    if source.restored_md5 != source.data_md5:
+        note = "the restored bytes are not the recorded ones"
+        out.append(Difference("data md5", source.data_md5, source.restored_md5, note))
+    if source.tags.get("n_rows") and int(source.tags["n_rows"]) != len(source.frame):
+        out.append(Difference("training rows", int(source.tags["n_rows"]), len(source.frame)))
+    if source.tags.get("spec_hash") != source.spec.spec_hash:
+        out.append(Difference("spec hash", source.tags.get("spec_hash"), source.spec.spec_hash, "the recorded spec"))
+    _note_current_spec(source.spec, settings, notes)
+    return out
 
 
-def _run(c: MlflowClient, run_id: str, label: str) -> Run:
-    try:
-        return c.get_run(run_id)
-    except Exception as exc:
-        raise RegistryError(f"{label}: cannot read its MLflow run {run_id}: {_first_line(exc)}") from None
+@dataclass(frozen=True)
+class _Sameness:
+    predictions_equal: bool
+    rows_differing: int
+    max_abs_diff: float
+    model_bytes_equal: bool
 
 
-@dataclass
-class _Recorded:
-    """The booster parameters a version was trained with. `as_text`: only MLflow's logged strings survive
-    (a version from before params.json), so values compare as text."""
+def _compare_models(source: Source, built: Rebuilt, differences: list[Difference]) -> _Sameness:
+    """The rebuilt booster against the registered one: features, holdout predictions, saved bytes. Appends what
+    differs to `differences`."""
+    from airloop.model import training
 
-    values: dict[str, Any]
-    as_text: bool = False
-
-
-def _recipe(
-    c: MlflowClient,
-    name: str,
-    version: str,
-    run_id: str,
-    tags: dict[str, str],
-    settings: Settings,
-    tmp: str,
-    notes: list[str],
-) -> tuple[PipelineSpec, _Recorded]:
-    """The recorded spec and parameters; for a version logged before they were recorded, the current spec file
-    stands in only if it hashes to the version's `spec_hash` (then it is the same spec)."""
-    from airloop.catalog import find_spec, parse_spec
-    from airloop.model.registry import RECIPE_DIR
-
-    label = f"{name} v{version}"
-    try:
-        present = {Path(a.path).name for a in c.list_artifacts(run_id, RECIPE_DIR)}
-    except Exception as exc:
-        raise RegistryError(f"{label}: cannot list the artifacts of run {run_id}: {_first_line(exc)}") from None
-    if "spec.json" in present:
-        spec = parse_spec(_load_json(c, run_id, f"{RECIPE_DIR}/spec.json", tmp), f"{label} {RECIPE_DIR}/spec.json")
-    else:
-        wanted = tags.get("spec_hash")
-        try:
-            spec = find_spec(name, settings.specs_dir)
-        except AirloopError:
-            spec = None
-        if spec is None or not wanted or spec.spec_hash != wanted:
-            now = f"hashes to {spec.spec_hash}" if spec is not None else "cannot be loaded"
-            raise AirloopError(
-                f"{label}: its recipe is missing (run {run_id} has no {RECIPE_DIR}/spec.json, logged before airloop "
-                f"recorded it) and the spec in {settings.specs_dir} {now}, not the version's {wanted or '(none)'}"
-            )
-        notes.append(f"no recorded spec: used the spec file in {settings.specs_dir}, whose hash matches")
-    if "params.json" in present:
-        return spec, _Recorded(_load_json(c, run_id, f"{RECIPE_DIR}/params.json", tmp))
-    notes.append("no recorded params.json: parameters derived from the spec, compared with the run's logged params")
-    return spec, _Recorded(dict(c.get_run(run_id).data.params), as_text=True)
+    holdout, features = built.split.holdout, built.features
+    registered_features = list(source.registered.feature_names or features)
+    if registered_features != features:
+        differences.append(Difference("features", registered_features, features, "registered model vs recorded spec"))
+    ours = training.predict(built.fit.booster, holdout, features)
+    theirs = training.predict(source.registered, holdout, registered_features)
+    equal, rows, max_diff = _compare_predictions(theirs, ours)
+    if not equal:
+        note = f"{rows} of {len(holdout)} holdout rows differ, max abs diff {max_diff:.3g}"
+        differences.append(Difference("predictions", note=note))
+    rebuilt_bytes = _saved_bytes(built.fit.booster)
+    bytes_equal = rebuilt_bytes == source.registered_bytes
+    if not bytes_equal:
+        differences.append(Difference("model bytes", note=_bytes_note(source.registered_bytes, rebuilt_bytes)))
+    return _Sameness(equal, rows, max_diff, bytes_equal)
 
 
-def _load_json(c: MlflowClient, run_id: str, artifact: str, tmp: str) -> Any:
-    try:
-        return json.loads(Path(c.download_artifacts(run_id, artifact, tmp)).read_text())
-    except Exception as exc:
-        raise RegistryError(f"run {run_id}: cannot read {artifact}: {_first_line(exc)}") from None
+def _metric_differences(
+    source: Source, built: Rebuilt, differences: list[Difference], notes: list[str]
+) -> dict[str, dict[str, float | None]]:
+    """Each recorded holdout metric as recorded, as the registered model scores now and as the rebuilt one does;
+    appends the ones the rebuild does not repeat to `differences`."""
+    from airloop.model import training
 
-
-def _registered_model(name: str, version: str, settings: Settings, tmp: str) -> tuple[Any, bytes]:
-    """The registered booster and the exact bytes of its saved model file."""
-    import mlflow
-    import mlflow.artifacts
-    import xgboost as xgb
-    from mlflow.models import Model
-
-    # `models:/` URIs resolve through the process's registry URI whatever `registry_uri=` says (MLflow 3.17):
-    # without this a tracking server's model was looked up in a local ./mlflow.db.
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    try:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}",
-                dst_path=str(Path(tmp) / "registered"),
-                tracking_uri=settings.tracking_uri,
-                registry_uri=settings.tracking_uri,
-            )
-        )
-        model_file = local / Model.load(str(local / "MLmodel")).flavors["xgboost"]["data"]
-    except Exception as exc:
-        raise RegistryError(f"{name} v{version}: cannot download the registered model: {_first_line(exc)}") from None
-    booster = xgb.Booster()
-    booster.load_model(str(model_file))
-    return booster, model_file.read_bytes()
-
-
-# ------------------------------------------------------------------------------------------------------ rebuild
-
-
-def _rebuild_plan(
-    spec: PipelineSpec, recorded: _Recorded, overrides: dict[str, Any], tags: dict[str, str], notes: list[str]
-) -> tuple[PipelineSpec, dict[str, Any]]:
-    """The spec and parameter overrides that make `training.fit` train with the recorded parameters.
-
-    `fit` sets the device and thread count from the spec, so those two go into a copy of the spec; every other
-    recorded parameter is laid over the spec's own as an override, which is how a search winner was trained too.
-    """
-    from airloop.model.training import cuda_available
-
-    if recorded.as_text:
-        params: dict[str, Any] = dict(overrides)  # the spec's own, plus what the user asked
-        nthread_text = recorded.values.get("nthread")
-        nthread = int(nthread_text) if nthread_text and nthread_text.isdigit() else 0
-    else:
-        params = {**recorded.values, **overrides}
-        nthread = int(params.get("nthread") or 0)
-    if "nthread" in overrides:
-        nthread = int(overrides["nthread"])
-    if not nthread:
+    spec, holdout = source.spec, built.split.holdout
+    registered_features = list(source.registered.feature_names or built.features)
+    registered = training.evaluate(source.registered, holdout, registered_features, spec.label.column, spec.label.task)
+    metrics = _metrics(source.tags, registered, built.fit.metrics)
+    for key, m in metrics.items():
+        if _fmt(m["recorded"]) != _fmt(m["rebuilt"]):
+            rebuilt = None if m["rebuilt"] is None else round(m["rebuilt"], 6)  # the tags' precision
+            differences.append(Difference(f"holdout {key}", m["recorded"], rebuilt))
+    if any(_fmt(m["recorded"]) != _fmt(m["registered"]) for m in metrics.values()):
         notes.append(
-            "the thread count was not recorded: rebuilt with all usable cores; XGBoost's CPU training repeats "
-            "bit for bit only with the same thread count"
+            "the registered model scores differently on this holdout than when it was registered: "
+            "the holdout rebuilt here is not the one it was scored on"
         )
-    requested = str(overrides.get("device") or recorded.values.get("device") or tags.get("device") or "cpu")
-    device = "cuda" if requested == "cuda" and cuda_available() else "cpu"
-    if requested == "cuda":
-        notes.append(
-            "recorded on cuda: "
-            + ("rebuilt on cuda" if device == "cuda" else "no usable GPU here, rebuilt on cpu")
-            + "; XGBoost does not promise bit-identical CUDA training, so differences may come from the device"
-        )
-    model = spec.model.model_copy(update={"device": device, "nthread": nthread})
-    passed = {k: v for k, v in params.items() if k not in ("device", "nthread", *FIXED_PARAMS)}
-    return spec.model_copy(update={"model": model}), passed
+    return metrics
 
 
 def _param_differences(
-    recorded: _Recorded, rebuilt: dict[str, Any], overrides: dict[str, Any], notes: list[str]
+    recorded: Recorded, rebuilt: dict[str, Any], overrides: dict[str, Any], notes: list[str]
 ) -> list[Difference]:
     """Each booster parameter whose rebuilt value is not the recorded one (the device is reported on its own)."""
     values = dict(recorded.values)
@@ -419,7 +288,7 @@ def _param_differences(
 
 
 def _training_differences(
-    recorded: _Recorded, tags: dict[str, str], run_params: dict[str, str], fit: FitResult, n_holdout: int
+    recorded: Recorded, tags: dict[str, str], run_params: dict[str, str], fit: FitResult, n_holdout: int
 ) -> list[Difference]:
     """Where the rebuild ran or stopped otherwise than the recorded training: device, xgboost version, best
     iteration (early stopping), holdout size. Each is absent from older versions, and then not compared."""
@@ -439,9 +308,6 @@ def _training_differences(
     if rows is not None and int(rows) != n_holdout:
         out.append(Difference("holdout rows", int(rows), n_holdout))
     return out
-
-
-# ---------------------------------------------------------------------------------------------------- comparing
 
 
 def _compare_predictions(theirs: np.ndarray, ours: np.ndarray) -> tuple[bool, int, float]:
@@ -492,14 +358,6 @@ def _metrics(
     return out
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _note_current_spec(recorded: PipelineSpec, settings: Settings, notes: list[str]) -> None:
     """Say so when the spec file has changed since: the version is rebuilt from its recorded spec regardless."""
     from airloop.catalog import find_spec
@@ -517,11 +375,6 @@ def _note_current_spec(recorded: PipelineSpec, settings: Settings, notes: list[s
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.6f}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _json_safe(value: Any) -> Any:

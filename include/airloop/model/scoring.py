@@ -51,9 +51,10 @@ def score_pending(
     import pandas as pd
 
     from airloop.data.ingest import read_curated
-    from airloop.model import registry
+    from airloop.model.registry import Registry
 
-    version = registry.champion_version(spec.name, settings.tracking_uri)
+    registry = Registry.from_settings(settings)
+    version = registry.champion_version(spec.name)
     if version is None:
         log.info("%s has no champion yet: nothing scored", spec.name)
         return []
@@ -62,8 +63,8 @@ def score_pending(
     ]
     if not todo:
         return []
-    booster = registry.load_booster(spec.name, version, settings.tracking_uri)
-    features = list(booster.feature_names)
+    booster = registry.load_booster(spec.name, version)
+    features = list(booster.feature_names or ())
     out = []
     for rec in todo:
         df = read_curated(rec, versioner)

@@ -1,8 +1,8 @@
-"""Model search: the candidates a spec's `model.search` asks for, and the rule that picks the winner.
+"""Model search: the trials a spec's `model.search` asks for, and the rule that picks the winner.
 
-Pure functions, no I/O: the orchestrator decides where candidates train (one mapped Airflow task each, spread
-over the Celery workers; or one after another in `airloop train`), and both paths use the same lists and rule,
-so a search gives the same candidates and the same winner wherever it runs.
+Pure functions, no I/O: the orchestrator decides where trials train (one mapped Airflow task each, spread over
+the Celery workers; or one after another in `airloop train`), and both paths use the same lists and rule, so a
+search gives the same trials and the same winner wherever it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
+from airloop.contracts import Trial, TrialResult
 from airloop.errors import AirloopError
 
 if TYPE_CHECKING:
@@ -19,16 +20,16 @@ if TYPE_CHECKING:
 
 
 def selection_metric(spec: PipelineSpec) -> str:
-    """The metric candidates are ranked by on the validation slice: the search's own, else the gate's."""
+    """The metric trials are ranked by on the validation slice: the search's own, else the gate's."""
     search = spec.model.search
     return (search.metric if search and search.metric else None) or spec.gate.metric  # type: ignore[return-value]
 
 
-def candidates(spec: PipelineSpec) -> list[dict[str, Any]]:
-    """The parameter overrides to try, in a fixed order: `[{"index": 0, "params": {...}}, ...]`.
+def trials(spec: PipelineSpec) -> list[Trial]:
+    """The parameter overrides to try, in a fixed order (`index` 0, 1, …).
 
     `params` holds only the searched values; training lays them over `model.params`. Without a search the one
-    candidate is the spec's own parameters (an empty override).
+    trial is the spec's own parameters (an empty override).
     """
     search = spec.model.search
     if search is None:
@@ -37,7 +38,7 @@ def candidates(spec: PipelineSpec) -> list[dict[str, Any]]:
         draws = _grid(search)
     else:
         draws = _random(search, spec.model.seed)
-    return [{"index": i, "params": d} for i, d in enumerate(draws)]
+    return [Trial(index=i, params=d) for i, d in enumerate(draws)]
 
 
 def _grid(search: SearchSpec) -> list[dict[str, Any]]:
@@ -47,7 +48,7 @@ def _grid(search: SearchSpec) -> list[dict[str, Any]]:
 
 
 def _random(search: SearchSpec, seed: int) -> list[dict[str, Any]]:
-    """`trials` distinct draws, seeded: a spec always searches the same candidates (reproducible, resumable).
+    """`trials` distinct draws, seeded: a spec always searches the same trials (reproducible, resumable).
 
     A space of lists alone may hold fewer combinations than `trials`; then every combination is tried once.
     """
@@ -77,16 +78,16 @@ def _draw(rng: random.Random, values: list[Any] | RangeSpec) -> Any:
     return float(f"{x:.4g}")  # 4 significant digits: readable in MLflow, and no finer than a search can tell apart
 
 
-def best(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
-    """The winning candidate: best `valid[metric]` in the metric's direction; the lowest index breaks ties.
+def best(results: list[TrialResult], metric: str) -> TrialResult:
+    """The winning trial: best `valid[metric]` in the metric's direction; the lowest index breaks ties.
 
-    A candidate without a finite score (a metric undefined on its validation slice) cannot win; if none has
+    A trial without a finite score (a metric undefined on its validation slice) cannot win; if none has
     one, there is no winner and the search fails loudly rather than registering an arbitrary model.
     """
-    from airloop.spec import metric_direction
+    from airloop.metrics import metric_direction
 
     sign = 1.0 if metric_direction(metric) == "maximize" else -1.0
-    scored = [r for r in results if math.isfinite(float(r["valid"].get(metric, float("nan"))))]
+    scored = [r for r in results if math.isfinite(float(r.valid.get(metric, float("nan"))))]
     if not scored:
-        raise AirloopError(f"no search candidate has a finite validation {metric} ({len(results)} tried)")
-    return max(scored, key=lambda r: (sign * float(r["valid"][metric]), -int(r["index"])))
+        raise AirloopError(f"no search trial has a finite validation {metric} ({len(results)} tried)")
+    return max(scored, key=lambda r: (sign * float(r.valid[metric]), -r.index))

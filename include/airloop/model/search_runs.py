@@ -1,7 +1,7 @@
-"""Model search in MLflow: one parent run per search, one child run per candidate.
+"""Model search in MLflow: one parent run per search, one child run per trial.
 
 The parent run carries the search's lineage (data md5, trigger, spec hash) and, once a winner is chosen, the
-registered model. Each child run holds one candidate: its parameters, its validation metrics and its booster
+registered model. Each child run holds one trial: its parameters, its validation metrics and its booster
 (a plain JSON artifact, so the winner is registered as it was trained, not refit). Both are found again by
 tags, so a retried Airflow task resumes its search instead of starting a second one.
 """
@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airloop.model.registry import client, experiment_name
+from airloop.contracts import TrialResult, from_xcom, to_xcom
+from airloop.model.registry import Registry, experiment_name
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -24,14 +25,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SEARCH_KEY = "airloop.search_key"  # the orchestrator's unit of work that opened a parent run
-CANDIDATE = "airloop.candidate"  # a child run's candidate index
+TRIAL = "airloop.trial"  # a child run's trial index
 PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag: the UI shows child runs under their parent
-RESULT = "airloop.candidate_result"  # a finished child's result, as the search returned it (JSON)
-BOOSTER = "candidate/model.json"
+RESULT = "airloop.trial_result"  # a finished child's `TrialResult` (JSON)
+ARTIFACT_DIR = "trial"
+BOOSTER = f"{ARTIFACT_DIR}/model.json"
 
 
 def _experiment_id(tracking_uri: str, pipeline: str) -> str:
-    c = client(tracking_uri)
+    c = Registry(tracking_uri).client
     exp = c.get_experiment_by_name(experiment_name(pipeline))
     return exp.experiment_id if exp else c.create_experiment(experiment_name(pipeline))
 
@@ -41,7 +43,7 @@ def open_parent(
 ) -> str:
     """The search's parent run: a new one, or the unfinished one an earlier try of `search_key` opened on the
     same training data."""
-    c = client(tracking_uri)
+    c = Registry(tracking_uri).client
     exp = _experiment_id(tracking_uri, pipeline)
     if search_key:
         found = c.search_runs(
@@ -63,51 +65,52 @@ def open_parent(
     return run.info.run_id
 
 
-def finished_candidate(tracking_uri: str, parent_run_id: str, index: int) -> dict[str, Any] | None:
-    """A candidate an earlier try already trained and logged under this parent (None if none finished)."""
-    c = client(tracking_uri)
+def finished_trial(tracking_uri: str, parent_run_id: str, index: int) -> TrialResult | None:
+    """A trial an earlier try already trained and logged under this parent (None if none finished)."""
+    c = Registry(tracking_uri).client
     exp = c.get_run(parent_run_id).info.experiment_id
     runs = c.search_runs(
-        [exp], f"tags.`{PARENT}` = '{parent_run_id}' and tags.`{CANDIDATE}` = '{index}'", max_results=20
+        [exp], f"tags.`{PARENT}` = '{parent_run_id}' and tags.`{TRIAL}` = '{index}'", max_results=20
     )
     for run in runs:
         if run.info.status == "FINISHED" and RESULT in run.data.tags:
-            return json.loads(run.data.tags[RESULT])
+            return from_xcom(TrialResult, json.loads(run.data.tags[RESULT]))
     return None
 
 
-def log_candidate(
+def log_trial(
     tracking_uri: str, parent_run_id: str, index: int, fit: FitResult, valid: dict[str, float], tags: dict[str, str]
-) -> dict[str, Any]:
-    """One child run for a trained candidate: params, validation metrics, the booster. Returns its result."""
+) -> TrialResult:
+    """One child run for a trained trial: params, validation metrics, the booster. Returns its result."""
     from mlflow.entities import Metric, Param, RunTag
 
-    c = client(tracking_uri)
+    c = Registry(tracking_uri).client
     exp = c.get_run(parent_run_id).info.experiment_id
     run = c.create_run(
-        exp, run_name=f"candidate-{index:02d}", tags={**tags, PARENT: parent_run_id, CANDIDATE: str(index)}
+        exp, run_name=f"trial-{index:02d}", tags={**tags, PARENT: parent_run_id, TRIAL: str(index)}
     )
     run_id = run.info.run_id
     try:
-        result = {
-            "index": index,
-            "run_id": run_id,
-            "params": dict(fit.params),  # every booster param, eval_metric included: the winner's recipe
-            "valid": {k: v for k, v in valid.items() if math.isfinite(v)},
-            "best_iteration": fit.best_iteration,
-            "device": fit.device,
-            "seconds": round(fit.seconds, 3),
-            "extra": fit.extra,
-        }
-        params = [Param(k, str(v)) for k, v in result["params"].items() if k != "eval_metric"]
+        result = TrialResult(
+            index=index,
+            run_id=run_id,
+            params=dict(fit.params),
+            valid={k: v for k, v in valid.items() if math.isfinite(v)},
+            best_iteration=fit.best_iteration,
+            device=fit.device,
+            seconds=round(fit.seconds, 3),
+            extra=dict(fit.extra),
+        )
+        params = [Param(k, str(v)) for k, v in result.params.items() if k != "eval_metric"]
         params.append(Param("best_iteration", str(fit.best_iteration)))  # `device` is among the booster params
-        metrics = [Metric(f"valid_{k}", v, 0, 0) for k, v in result["valid"].items()]
+        metrics = [Metric(f"valid_{k}", v, 0, 0) for k, v in result.valid.items()]
         metrics.append(Metric("train_seconds", fit.seconds, 0, 0))
-        c.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag(RESULT, json.dumps(result, default=str))])
+        record = RunTag(RESULT, json.dumps(to_xcom(result), default=str))
+        c.log_batch(run_id, metrics=metrics, params=params, tags=[record])
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.json"
             fit.booster.save_model(str(path))
-            c.log_artifact(run_id, str(path), artifact_path="candidate")
+            c.log_artifact(run_id, str(path), artifact_path=ARTIFACT_DIR)
         c.set_terminated(run_id, "FINISHED")
     except BaseException:
         c.set_terminated(run_id, "FAILED")
@@ -115,24 +118,24 @@ def log_candidate(
     return result
 
 
-def load_candidate_booster(tracking_uri: str, run_id: str) -> xgb.Booster:
-    """A candidate's booster exactly as it was trained (its best iteration and airloop attributes included)."""
+def load_trial_booster(tracking_uri: str, run_id: str) -> xgb.Booster:
+    """A trial's booster exactly as it was trained (its best iteration and airloop attributes included)."""
     import xgboost as xgb
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = client(tracking_uri).download_artifacts(run_id, BOOSTER, tmp)
+        path = Registry(tracking_uri).client.download_artifacts(run_id, BOOSTER, tmp)
         booster = xgb.Booster()
         booster.load_model(path)
         return booster
 
 
-def record_winner(tracking_uri: str, parent_run_id: str, results: list[dict[str, Any]], winner: dict[str, Any]) -> None:
-    """On the parent run: which child won, and every candidate's validation score as a step series."""
+def record_winner(tracking_uri: str, parent_run_id: str, results: list[TrialResult], winner: TrialResult) -> None:
+    """On the parent run: which child won, and every trial's validation score as a step series."""
     from mlflow.entities import Metric, RunTag
 
-    metrics = [Metric(f"search_valid_{k}", v, 0, int(r["index"])) for r in results for k, v in r["valid"].items()]
-    tags = [RunTag("search.best_run_id", winner["run_id"]), RunTag("search.best_index", str(winner["index"]))]
-    c = client(tracking_uri)
+    metrics = [Metric(f"search_valid_{k}", v, 0, r.index) for r in results for k, v in r.valid.items()]
+    tags = [RunTag("search.best_run_id", winner.run_id), RunTag("search.best_index", str(winner.index))]
+    c = Registry(tracking_uri).client
     for i in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics per batch
         c.log_batch(parent_run_id, metrics=metrics[i : i + 900])
     c.log_batch(parent_run_id, tags=tags)

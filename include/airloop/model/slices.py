@@ -54,6 +54,7 @@ def slice_metrics(booster: xgb.Booster, holdout: pd.DataFrame, spec: PipelineSpe
     if spec.slices is None:
         return out
     metric = spec.gate.metric
+    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
     features = list(booster.feature_names or [])
     for cut in spec.slices.by:
         names = groups(holdout, cut)
@@ -81,12 +82,13 @@ def judge(
     spec: PipelineSpec, challenger: dict[str, dict[str, Any]], champion: dict[str, dict[str, Any]] | None
 ) -> SliceVerdict:
     """The gate's slice rule. `champion` is None for a first version (only the floor applies then)."""
-    from airloop.spec import metric_direction
+    from airloop.metrics import metric_direction
 
     conf = spec.slices
     if conf is None:
         return SliceVerdict(True, "no slices", {})
     metric = spec.gate.metric
+    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
     maximize = metric_direction(metric) == "maximize"
     summary: dict[str, Any] = {}
     problems: list[str] = []
@@ -98,7 +100,7 @@ def judge(
         if not judged:
             summary[label] = {"judged": 0}
             continue
-        worst_group = min(judged, key=judged.get) if maximize else max(judged, key=judged.get)
+        worst_group = min(judged, key=judged.__getitem__) if maximize else max(judged, key=judged.__getitem__)
         gap = max(judged.values()) - min(judged.values())
         entry = {"group": worst_group, "value": judged[worst_group], "gap": gap, "judged": len(judged)}
         if conf.floor is not None and (

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from airloop.errors import AirloopError
+from airloop.metrics import encode_labels, task_metrics
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,19 +239,6 @@ def resolve_classes(spec: PipelineSpec, labels: pd.Series) -> list[Any]:
     return sorted(labels.dropna().unique().tolist())
 
 
-def encode_labels(values: pd.Series | np.ndarray, classes: list[Any]) -> np.ndarray:
-    """Class labels → indexes 0..k-1 in `classes` order; a label outside the list becomes -1.
-
-    Labels are matched by their text, so 3 in a Parquet int column matches class 3 in the spec (or the JSON that
-    stores the list on the model) whatever integer width either side uses.
-    """
-    import pandas as pd
-
-    index = {str(c): i for i, c in enumerate(classes)}
-    text = pd.Series(np.asarray(values, dtype=object)).astype(str)
-    return text.map(index).fillna(-1).to_numpy(dtype=int)
-
-
 def booster_task(booster: xgb.Booster) -> str | None:
     """The task a booster was trained for (None for a model trained before tasks existed: binary)."""
     return booster.attr("airloop_task")
@@ -351,82 +339,17 @@ def predict(booster: xgb.Booster, df: pd.DataFrame, feature_names: list[str]) ->
     return booster.predict(xgb.DMatrix(df[feature_names], feature_names=feature_names), iteration_range=rng)
 
 
-predict_proba = predict  # the name from when every model was binary; kept for callers that use it
-
-
 def evaluate(
     booster: xgb.Booster, df: pd.DataFrame, feature_names: list[str], label: str, task: str | None = None
 ) -> dict[str, float]:
-    """The task's metrics of `booster` on a labelled frame.
+    """The task's metrics of `booster` on a labelled frame (computed by `airloop.metrics`).
 
     The task the booster was trained for wins over `task`: a model is judged by what it predicts. `task` serves
     boosters saved without one (binary, from before tasks existed).
     """
     task = booster_task(booster) or task or "binary"
     out = predict(booster, df, feature_names)
-    y = df[label].to_numpy()
-    if task == "multiclass":
-        return multiclass_metrics(y, out, booster_classes(booster) or list(range(out.shape[1])))
-    if task == "regression":
-        return regression_metrics(y, out)
-    return classification_metrics(y, out)
-
-
-def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """PR-AUC (the metric that matters at a 1–3 % positive rate), ROC-AUC and log loss."""
-    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
-
-    y = np.asarray(y, dtype=int)
-    single_class = len(np.unique(y)) < 2
-    return {
-        "pr_auc": float("nan") if single_class else float(average_precision_score(y, p)),
-        "roc_auc": float("nan") if single_class else float(roc_auc_score(y, p)),
-        "log_loss": float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])),
-        "positive_rate": float(y.mean()) if len(y) else float("nan"),
-        "n": float(len(y)),
-    }
-
-
-def multiclass_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, float]:
-    """Multiclass log loss, accuracy and macro F1 (every class counts the same, however rare).
-
-    A label outside the model's classes (a class that appeared after it was trained) counts as a wrong answer
-    given probability ~0: the model is penalized for it, not crashed by it.
-    """
-    from sklearn.metrics import f1_score
-
-    n = len(y)
-    if n == 0:
-        return {"mlogloss": float("nan"), "accuracy": float("nan"), "macro_f1": float("nan"), "n": 0.0}
-    proba = np.asarray(proba, dtype=float).reshape(n, len(classes))
-    idx = encode_labels(y, classes)
-    p_true = np.where(idx >= 0, proba[np.arange(n), np.clip(idx, 0, None)], 0.0)
-    pred = proba.argmax(axis=1)
-    truth = [str(v) for v in y]
-    guess = [str(classes[i]) for i in pred]
-    return {
-        "mlogloss": float(-np.mean(np.log(np.clip(p_true, 1e-7, 1.0)))),
-        "accuracy": float(np.mean(idx == pred)),
-        "macro_f1": float(f1_score(truth, guess, average="macro", zero_division=0)),
-        "n": float(n),
-    }
-
-
-def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """RMSE, MAE (both in the label's units) and R² (undefined below two rows or for a constant label)."""
-    y = np.asarray(y, dtype=float)
-    pred = np.asarray(pred, dtype=float)
-    n = len(y)
-    if n == 0:
-        return {"rmse": float("nan"), "mae": float("nan"), "r2": float("nan"), "n": 0.0}
-    err = pred - y
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return {
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "mae": float(np.mean(np.abs(err))),
-        "r2": float(1.0 - np.sum(err**2) / ss_tot) if n > 1 and ss_tot > 0 else float("nan"),
-        "n": float(n),
-    }
+    return task_metrics(task, df[label].to_numpy(), out, booster_classes(booster))
 
 
 def importance_png(booster: xgb.Booster, path: Path, top: int = 20) -> Path:

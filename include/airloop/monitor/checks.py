@@ -15,7 +15,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airloop import uris
 from airloop.data import ingest
@@ -60,6 +60,49 @@ def compare_features(spec: PipelineSpec, reference: pd.DataFrame, current: pd.Da
     )
 
 
+DriftWork = Literal["nothing_new", "no_champion", "ready"]
+
+# MLflow's answers for "no such model" and "no such alias": only these mean there is no champion.
+_NO_SUCH_VERSION = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def unchecked_batches(settings: Settings, pipeline: str) -> list[ingest.BatchRecord]:
+    """Curated batches with no drift record yet, oldest data first (batch records and a file check each)."""
+    return [
+        r
+        for r in ingest.load_records(settings, pipeline)
+        if r.status == "curated" and not storage.exists(_record_uri(settings, pipeline, r.batch_id))
+    ]
+
+
+def champion_reference(spec: PipelineSpec, settings: Settings) -> dict[str, str]:
+    """The champion's tags (and `version`) when it has lineage (`data_md5`) to compare with; else empty.
+
+    Unlike `Registry.version_tags`, an unreachable registry raises instead of reading as "no champion": a monitor run
+    then fails and retries rather than waiting, or worse, deciding there is nothing to check.
+    """
+    try:
+        mv = registry.Registry.from_settings(settings).client.get_model_version_by_alias(spec.name, registry.CHAMPION)
+    except Exception as exc:
+        if getattr(exc, "error_code", "") in _NO_SUCH_VERSION:
+            return {}
+        raise
+    tags = {**(mv.tags or {}), "version": str(mv.version)}
+    return tags if tags.get("data_md5") else {}
+
+
+def drift_work(spec: PipelineSpec, settings: Settings) -> DriftWork:
+    """What `check_pending` would do now, answered without reading any data: the monitor's sensor pokes this.
+
+    Returns:
+        "nothing_new" when every curated batch has been checked (the registry is not asked), "no_champion" when
+        batches wait but there is no champion with lineage to compare them with, else "ready".
+    """
+    if not unchecked_batches(settings, spec.name):
+        return "nothing_new"
+    return "ready" if champion_reference(spec, settings) else "no_champion"
+
+
 def check_pending(spec: PipelineSpec, settings: Settings, versioner: DataVersioner) -> list[dict[str, Any]] | None:
     """Check every curated batch not checked yet against the champion's training data.
 
@@ -68,15 +111,11 @@ def check_pending(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     """
     import pandas as pd
 
-    champion = registry.version_tags(spec.name, registry.CHAMPION, tracking_uri=settings.tracking_uri)
-    if not champion.get("data_md5"):
+    champion = champion_reference(spec, settings)
+    if not champion:
         log.info("%s has no champion with lineage yet: nothing to compare with", spec.name)
         return None
-    todo = [
-        r
-        for r in ingest.load_records(settings, spec.name)
-        if r.status == "curated" and not storage.exists(_record_uri(settings, spec.name, r.batch_id))
-    ]
+    todo = unchecked_batches(settings, spec.name)
     if not todo:
         return []
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,11 +137,12 @@ def live_performance(spec: PipelineSpec, settings: Settings, champion: dict[str,
     This catches concept drift, which input statistics cannot see: the inputs look the same, the answers changed.
     """
     from airloop.model.training import evaluate
-    from airloop.spec import improvement
+    from airloop.metrics import improvement
 
     metric = spec.performance.metric or spec.gate.metric
-    booster = registry.load_booster(spec.name, champion["version"], settings.tracking_uri)
-    live = evaluate(booster, batch, list(booster.feature_names), spec.label.column, spec.label.task).get(metric)
+    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
+    booster = registry.Registry.from_settings(settings).load_booster(spec.name, champion["version"])
+    live = evaluate(booster, batch, list(booster.feature_names or ()), spec.label.column, spec.label.task).get(metric)
     live = float("nan") if live is None else live  # a champion of another task has no such metric: no verdict
     baseline = float(champion.get(f"metric.{metric}", "nan"))
     # In the metric's units, positive when live is worse: a fall for pr_auc or r2, a rise for log_loss or rmse.
@@ -168,9 +208,7 @@ def _record(
 
 
 def _log_to_mlflow(spec, settings, batch_id, champion, report, html: Path, png: Path, performance=None) -> str:
-    from airloop.model.registry import client
-
-    c = client(settings.tracking_uri)
+    c = registry.Registry.from_settings(settings).client
     name = f"{registry.experiment_name(spec.name)}-monitoring"
     experiment = c.get_experiment_by_name(name)
     experiment_id = experiment.experiment_id if experiment else c.create_experiment(name)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airloop.model import registry
+from airloop.naming import DagKind, dag_id
 
 if TYPE_CHECKING:
     from airloop.settings import Settings
@@ -90,7 +91,8 @@ def drift_history(spec: PipelineSpec, settings: Settings, limit: int = HISTORY_L
 
 def _experiment_id(settings: Settings, pipeline: str) -> str | None:
     try:
-        experiment = registry.client(settings.tracking_uri).get_experiment_by_name(registry.experiment_name(pipeline))
+        client = registry.Registry.from_settings(settings).client
+        experiment = client.get_experiment_by_name(registry.experiment_name(pipeline))
     except Exception:
         return None
     return experiment.experiment_id if experiment else None
@@ -99,8 +101,9 @@ def _experiment_id(settings: Settings, pipeline: str) -> str | None:
 def pipeline_detail(spec: PipelineSpec, settings: Settings, *, now: float | None = None) -> dict[str, Any]:
     """One pipeline: the summary row, the version timeline (newest first), the champion's history, drift history."""
     now = time.time() if now is None else now
-    model = registry.describe_models([spec.name], tracking_uri=settings.tracking_uri)[0]
-    history = registry.champion_history(spec.name, tracking_uri=settings.tracking_uri)
+    models = registry.Registry.from_settings(settings)
+    model = models.describe_models([spec.name])[0]
+    history = models.champion_history(spec.name)
     experiment_id = _experiment_id(settings, spec.name) if model["versions"] else None
     versions = []
     for v in reversed(model["versions"]):
@@ -121,8 +124,14 @@ def pipeline_detail(spec: PipelineSpec, settings: Settings, *, now: float | None
         "drift_history": checks,
         "slices": slice_rows(versions, model["champion"]),
         "drift_share": spec.drift.drift_share,
-        "dag_ids": {k: f"{spec.name}__{k}" for k in ("features", "train", "score", "monitor", "retrain")},
+        "dag_ids": pipeline_dag_ids(spec),
     }
+
+
+def pipeline_dag_ids(spec: PipelineSpec) -> dict[str, str]:
+    """The DAGs the factory builds from this spec, by kind (the staleness DAG only with `training.max_model_age`)."""
+    kinds = [kind for kind in DagKind if kind != DagKind.STALENESS or spec.training.max_model_age]
+    return {kind.value: dag_id(spec.name, kind) for kind in kinds}
 
 
 def slice_rows(versions: list[dict[str, Any]], champion: str | None) -> dict[str, Any] | None:
@@ -202,7 +211,7 @@ def rollback(spec: PipelineSpec, settings: Settings, *, actor: str) -> dict[str,
     from airloop import steps
 
     old, new = steps.rollback(spec.name, settings, actor=actor)
-    entry = registry.champion_history(spec.name, tracking_uri=settings.tracking_uri)[-1]
+    entry = registry.Registry.from_settings(settings).champion_history(spec.name)[-1]
     return {"pipeline": spec.name, "from": old, "to": new, "actor": entry.get("actor"), "at": entry.get("at")}
 
 

@@ -83,20 +83,22 @@ def _page(name: str, request: Request, **context: Any) -> HTMLResponse:
 
 
 def _may_edit(user: Any, spec: PipelineSpec) -> bool:
+    """Rolling back is allowed to whoever may edit both DAGs that move the champion (train and retrain)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
 
+    from airloop.naming import DagKind, dag_id
+
     manager = get_auth_manager()
     return all(
-        manager.is_authorized_dag(method="PUT", user=user, details=DagDetails(id=f"{spec.name}__{kind}"))
-        for kind in ("train", "retrain")
+        manager.is_authorized_dag(method="PUT", user=user, details=DagDetails(id=dag_id(spec.name, kind)))
+        for kind in (DagKind.TRAIN, DagKind.RETRAIN)
     )
 
 
 def create_app() -> FastAPI:
+    """The app with every route behind Airflow's login: the schema, the JSON API, rollback, the pages."""
     from airflow.api_fastapi.core_api.security import get_user
-
-    from airloop.ops import views
 
     app = FastAPI(
         title="airloop Model Ops",
@@ -115,7 +117,16 @@ def create_app() -> FastAPI:
 
         return get_openapi(title=app.title, version="1", description=app.description, routes=app.routes)
 
-    # --- JSON API ------------------------------------------------------------------------------------------
+    _add_read_api(app)
+    _add_rollback(app)
+    _add_pages(app)
+    return app
+
+
+def _add_read_api(app: FastAPI) -> None:
+    """The JSON API's reads: what the pages show, for scripts and tests."""
+    from airloop.ops import views
+
     @app.get("/api/pipelines", summary="Every pipeline: champion, challenger, metric, last drift check, last retrain")
     def api_pipelines() -> list[dict[str, Any]]:
         return views.overview(_specs(), _settings())
@@ -135,6 +146,13 @@ def create_app() -> FastAPI:
     @app.get("/api/pipelines/{name}/champion-history", summary="Every move of the champion alias (audit trail)")
     def api_history(name: str) -> list[dict[str, Any]]:
         return views.pipeline_detail(_spec(name), _settings())["champion_history"]
+
+
+def _add_rollback(app: FastAPI) -> None:
+    """The one write: move the champion back, confirmed by header and allowed by Airflow's auth manager."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    from airloop.ops import views
 
     @app.post("/api/pipelines/{name}/rollback", summary="Move the champion back to the previous one (audited)")
     def api_rollback(
@@ -156,7 +174,13 @@ def create_app() -> FastAPI:
         log.warning("Model Ops rollback by %s: %s v%s → v%s", user.get_name(), name, result["from"], result["to"])
         return result
 
-    # --- pages ---------------------------------------------------------------------------------------------
+
+def _add_pages(app: FastAPI) -> None:
+    """The HTML pages (kept out of the API schema) and the drift chart they embed."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    from airloop.ops import views
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview_page(request: Request) -> HTMLResponse:
         from airloop.ops.charts import sparkline_svg
@@ -183,8 +207,6 @@ def create_app() -> FastAPI:
     @app.get("/pipelines/{name}/drift.svg", include_in_schema=False)
     def drift_svg(name: str) -> Response:
         return Response(views.drift_chart_svg(_spec(name), _settings()), media_type="image/svg+xml")
-
-    return app
 
 
 @functools.cache

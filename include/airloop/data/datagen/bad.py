@@ -203,6 +203,69 @@ def _wrong_encoding(df: pd.DataFrame) -> bytes:
     return data.replace(placeholder.encode(), latin1)
 
 
+# kind → (the right handling, a fragment its report or reason must name); the kinds of DESCRIPTIONS, in its order.
+_EXPECTATIONS: dict[str, tuple[Expect, str]] = {
+    "good": ("good", ""),
+    "redelivered": ("duplicate", "bad-good.parquet"),
+    "extra_columns": ("good", ""),
+    "wrong_dtypes": ("rejected", "amount"),
+    "missing_column": ("rejected", "amount"),
+    "renamed_column": ("rejected", "merchant_category"),
+    "all_null_column": ("rejected", "country"),
+    "nan_inf_storm": ("rejected", "amount"),
+    "out_of_range_rows": ("partial", "amount"),
+    "out_of_range_storm": ("rejected", "customer_age"),
+    "unseen_categories": ("partial", "merchant_category"),
+    "duplicate_keys": ("partial", "transaction_id"),
+    "empty_file": ("rejected", "0 bytes"),
+    "zero_rows": ("rejected", "no rows"),
+    "truncated_parquet": ("rejected", "cannot read as Parquet"),
+    "corrupt_parquet": ("rejected", "cannot read as Parquet"),
+    "csv_named_parquet": ("rejected", "cannot read as Parquet"),
+    "random_bytes": ("rejected", "cannot read as Parquet"),
+    "wrong_encoding": ("rejected", "UTF-8"),
+    "huge_single_row": ("partial", "merchant_category"),
+}
+
+# Kinds made by editing a clean frame, written as Parquet; the others are built as bytes (`_file_bytes`).
+_EDITS: dict[str, Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]] = {
+    "extra_columns": _extra_columns,
+    "wrong_dtypes": _wrong_dtypes,
+    "missing_column": lambda df, rng: df.drop(columns=["amount"]),
+    "renamed_column": lambda df, rng: df.rename(columns={"merchant_category": "merchantCategory"}),
+    "all_null_column": _all_null,
+    "nan_inf_storm": _nan_inf,
+    "out_of_range_rows": _out_of_range_rows,
+    "out_of_range_storm": _out_of_range_storm,
+    "unseen_categories": _unseen_categories,
+    "duplicate_keys": _duplicate_keys,
+    "huge_single_row": _huge_row,
+}
+
+
+def _file_bytes(kind: str, clean: pd.DataFrame, rng: np.random.Generator) -> bytes:
+    """The kinds that are broken as files, not as data: empty, truncated, corrupt, not Parquet, badly encoded."""
+    if kind == "empty_file":
+        return b""
+    if kind == "zero_rows":
+        return _parquet(clean.iloc[:0])
+    if kind == "truncated_parquet":
+        whole = _parquet(clean)
+        return whole[: len(whole) // 2]
+    if kind == "corrupt_parquet":
+        flipped = bytearray(_parquet(clean))
+        start = len(flipped) // 3  # inside the column chunks: the header magic and the footer stay intact
+        flipped[start : start + 200] = bytes(b ^ 0xFF for b in flipped[start : start + 200])
+        return bytes(flipped)
+    if kind == "csv_named_parquet":
+        return clean.to_csv(index=False).encode()
+    if kind == "random_bytes":
+        return rng.bytes(64 * 1024)
+    if kind == "wrong_encoding":
+        return _wrong_encoding(clean)
+    raise AssertionError(kind)  # pragma: no cover - DESCRIPTIONS and this module disagree
+
+
 def corpus(rows: int = 400, seed: int = 7) -> list[BadBatch]:
     """Every kind of bad batch, deterministic per `(rows, seed)`; in `DESCRIPTIONS` order.
 
@@ -212,42 +275,7 @@ def corpus(rows: int = 400, seed: int = 7) -> list[BadBatch]:
     """
     if rows < 400:
         raise ValueError(f"rows must be at least 400, got {rows}")
-    edits: dict[str, Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]] = {
-        "extra_columns": _extra_columns,
-        "wrong_dtypes": _wrong_dtypes,
-        "missing_column": lambda df, rng: df.drop(columns=["amount"]),
-        "renamed_column": lambda df, rng: df.rename(columns={"merchant_category": "merchantCategory"}),
-        "all_null_column": _all_null,
-        "nan_inf_storm": _nan_inf,
-        "out_of_range_rows": _out_of_range_rows,
-        "out_of_range_storm": _out_of_range_storm,
-        "unseen_categories": _unseen_categories,
-        "duplicate_keys": _duplicate_keys,
-        "huge_single_row": _huge_row,
-    }
-    expectations: dict[str, tuple[Expect, str]] = {
-        "good": ("good", ""),
-        "redelivered": ("duplicate", "bad-good.parquet"),
-        "extra_columns": ("good", ""),
-        "wrong_dtypes": ("rejected", "amount"),
-        "missing_column": ("rejected", "amount"),
-        "renamed_column": ("rejected", "merchant_category"),
-        "all_null_column": ("rejected", "country"),
-        "nan_inf_storm": ("rejected", "amount"),
-        "out_of_range_rows": ("partial", "amount"),
-        "out_of_range_storm": ("rejected", "customer_age"),
-        "unseen_categories": ("partial", "merchant_category"),
-        "duplicate_keys": ("partial", "transaction_id"),
-        "empty_file": ("rejected", "0 bytes"),
-        "zero_rows": ("rejected", "no rows"),
-        "truncated_parquet": ("rejected", "cannot read as Parquet"),
-        "corrupt_parquet": ("rejected", "cannot read as Parquet"),
-        "csv_named_parquet": ("rejected", "cannot read as Parquet"),
-        "random_bytes": ("rejected", "cannot read as Parquet"),
-        "wrong_encoding": ("rejected", "UTF-8"),
-        "huge_single_row": ("partial", "merchant_category"),
-    }
-    assert list(expectations) == list(DESCRIPTIONS)
+    assert list(_EXPECTATIONS) == list(DESCRIPTIONS)
     out: list[BadBatch] = []
     good = b""
     for i, kind in enumerate(DESCRIPTIONS):
@@ -257,29 +285,11 @@ def corpus(rows: int = 400, seed: int = 7) -> list[BadBatch]:
             data = good = _parquet(clean)
         elif kind == "redelivered":
             data = good
-        elif kind in edits:
-            data = _parquet(edits[kind](clean, rng))
-        elif kind == "empty_file":
-            data = b""
-        elif kind == "zero_rows":
-            data = _parquet(clean.iloc[:0])
-        elif kind == "truncated_parquet":
-            whole = _parquet(clean)
-            data = whole[: len(whole) // 2]
-        elif kind == "corrupt_parquet":
-            flipped = bytearray(_parquet(clean))
-            start = len(flipped) // 3  # inside the column chunks: the header magic and the footer stay intact
-            flipped[start : start + 200] = bytes(b ^ 0xFF for b in flipped[start : start + 200])
-            data = bytes(flipped)
-        elif kind == "csv_named_parquet":
-            data = clean.to_csv(index=False).encode()
-        elif kind == "random_bytes":
-            data = rng.bytes(64 * 1024)
-        elif kind == "wrong_encoding":
-            data = _wrong_encoding(clean)
-        else:  # pragma: no cover - DESCRIPTIONS and this function disagree
-            raise AssertionError(kind)
-        expect, reason = expectations[kind]
+        elif kind in _EDITS:
+            data = _parquet(_EDITS[kind](clean, rng))
+        else:
+            data = _file_bytes(kind, clean, rng)
+        expect, reason = _EXPECTATIONS[kind]
         out.append(BadBatch(kind, f"bad-{kind}.parquet", data, expect, reason))
     log.debug("bad-batch corpus: %d kinds, %d bytes", len(out), sum(len(b.data) for b in out))
     return out

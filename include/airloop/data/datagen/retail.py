@@ -92,7 +92,7 @@ def generate(
     day = np.repeat(np.arange(n_days), STORES_PER_DAY)[:n]
 
     date = days[day]
-    weekday = days.dayofweek.to_numpy()[day]
+    weekday = days.day_of_week.to_numpy()[day]
     month_day = list(zip(days.month, days.day, strict=True))
     holiday = np.array([md in HOLIDAYS for md in month_day], dtype=bool)[day]
     stype, region = STORES["type"][store], STORES["region"][store]
@@ -100,7 +100,7 @@ def generate(
     promo = rng.random(n) < (0.35 if shifted else 0.15)
     price = REF_PRICE * _TYPE_MARKUP[stype] * rng.lognormal(0.0, 0.12, size=n) * np.where(promo, 0.9, 1.0)
     price = np.round(price * (1.15 if shifted else 1.0), 2)
-    season = np.sin(2 * np.pi * (days.dayofyear.to_numpy()[day] - 110) / 365.25)
+    season = np.sin(2 * np.pi * (days.day_of_year.to_numpy()[day] - 110) / 365.25)
     temperature = 12.0 + 10.0 * season + _REGION_TEMP[region] + rng.normal(0.0, 2.5, size=n) + (5.0 if shifted else 0)
     rain = np.where(rng.random(n) < (0.2 if shifted else 0.35), rng.gamma(0.8, 8.0, size=n), 0.0)
     rain_missing = rng.random(n) < 0.03  # the weather feed has gaps; the shoppers still got wet

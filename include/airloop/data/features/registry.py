@@ -167,4 +167,4 @@ def day_of_week(feat: FeatureSpec, cols: list[ColumnSpec], s: pd.Series) -> Arra
     """Day of week (Monday = 0) of a timestamp."""
     import numpy as np
 
-    return {feat.name: _f32(s.dt.dayofweek.to_numpy(dtype="float32", na_value=np.nan))}
+    return {feat.name: _f32(s.dt.day_of_week.to_numpy(dtype="float32", na_value=np.nan))}

@@ -98,37 +98,11 @@ def compare(
     if not (isinstance(drift_share, int | float) and 0.0 < drift_share <= 1.0):
         raise SpecError(f"drift_share must be in (0, 1], got {drift_share!r}")
     limits = _check_thresholds(thresholds or {})
-    kinds = dict(kinds or {})
-    for name, kind in kinds.items():
-        if kind not in KINDS:
-            raise SpecError(f"kinds: column '{name}' has unknown kind '{kind}' (known: {', '.join(KINDS)})")
-        if name not in reference.columns:
-            raise DataError(f"kinds: column '{name}' is not in the reference data")
-
-    features: dict[str, FeatureDrift] = {}
-    for name, kind in _plan(reference, current, columns, kinds):
-        if kind == NUMERIC:
-            ref, miss_ref = numeric_values(reference[name])
-            cur, miss_cur = numeric_values(current[name])
-        else:
-            ref, cur, miss_ref, miss_cur = categorical_codes(reference[name], current[name])
-        if forced is not None and forced.applies_to(kind):
-            stat = forced
-        else:
-            stat = STATISTICS[auto_method(kind, len(ref), len(cur))]
-        threshold = limits.get(stat.name, stat.threshold)
-        outcome = stat.compute(ref, cur, kind, threshold)
-        features[name] = FeatureDrift(
-            column=name,
-            kind=kind,
-            method=stat.name,
-            statistic=outcome.statistic,
-            p_value=outcome.p_value,
-            threshold=threshold,
-            drifted=outcome.drifted,
-            missing_share_reference=miss_ref,
-            missing_share_current=miss_cur,
-        )
+    kinds = _check_kinds(kinds or {}, reference)
+    features = {
+        name: _column_drift(name, kind, reference, current, forced, limits)
+        for name, kind in _plan(reference, current, columns, kinds)
+    }
     report = DriftReport(features, float(drift_share), len(reference), len(current))
     log.info(
         "drift: %d of %d columns drifted (%s); dataset drift %s",
@@ -138,6 +112,48 @@ def compare(
         "detected" if report.drift_detected else "not detected",
     )
     return report
+
+
+def _check_kinds(kinds: Mapping[str, str], reference: pd.DataFrame) -> dict[str, str]:
+    for name, kind in kinds.items():
+        if kind not in KINDS:
+            raise SpecError(f"kinds: column '{name}' has unknown kind '{kind}' (known: {', '.join(KINDS)})")
+        if name not in reference.columns:
+            raise DataError(f"kinds: column '{name}' is not in the reference data")
+    return dict(kinds)
+
+
+def _column_drift(
+    name: str,
+    kind: str,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    forced: Statistic | None,
+    limits: Mapping[str, float],
+) -> FeatureDrift:
+    """One column's drift: missing values set aside, the statistic chosen (forced, else `auto`), then applied."""
+    if kind == NUMERIC:
+        ref, miss_ref = numeric_values(reference[name])
+        cur, miss_cur = numeric_values(current[name])
+    else:
+        ref, cur, miss_ref, miss_cur = categorical_codes(reference[name], current[name])
+    if forced is not None and forced.applies_to(kind):
+        stat = forced
+    else:
+        stat = STATISTICS[auto_method(kind, len(ref), len(cur))]
+    threshold = limits.get(stat.name, stat.threshold)
+    outcome = stat.compute(ref, cur, kind, threshold)
+    return FeatureDrift(
+        column=name,
+        kind=kind,
+        method=stat.name,
+        statistic=outcome.statistic,
+        p_value=outcome.p_value,
+        threshold=threshold,
+        drifted=outcome.drifted,
+        missing_share_reference=miss_ref,
+        missing_share_current=miss_cur,
+    )
 
 
 def _check_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:

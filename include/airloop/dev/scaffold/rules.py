@@ -1,0 +1,61 @@
+"""What a new pipeline may be called and which label tasks it may have, asked of the spec itself.
+
+`airloop new` refuses a bad name or task before it infers or writes anything, with the same rule the spec applies
+when it loads (the spec's name pattern, the tasks its `label.task` accepts), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+
+from airloop.errors import AirloopError
+from airloop.metrics import DEFAULT_METRIC, TASKS, metric_direction
+
+
+class ScaffoldError(AirloopError):
+    """`airloop new` cannot proceed: a bad name, a file already there, or a sample it cannot infer from."""
+
+
+def task_metric(task: str) -> tuple[str, str]:
+    """The gate metric a new spec starts with, and its direction: the task's default metric."""
+    metric = DEFAULT_METRIC[task]
+    return metric, metric_direction(metric)
+
+
+def spec_name_pattern() -> str:
+    from airloop.spec import NAME_RE
+
+    return NAME_RE
+
+
+def check_name(name: str) -> None:
+    """Refuse names the spec would refuse, before any file is written."""
+    if not re.match(spec_name_pattern(), name):
+        raise ScaffoldError(
+            f"'{name}' is not a valid pipeline name: a lower-case letter, then 1-62 lower-case letters, digits or "
+            f"'_' (pattern {spec_name_pattern()}); it names the spec file, the DAGs and the registered model"
+        )
+
+
+def supported_tasks() -> tuple[str, ...]:
+    """The label tasks this version of the spec accepts (read from the spec model, which is the authority)."""
+    from airloop.spec import LabelSpec
+
+    annotation = LabelSpec.model_fields["task"].annotation
+    return tuple(a for a in typing.get_args(annotation) if isinstance(a, str)) or ("binary",)
+
+
+def time_column_required() -> bool:
+    """Whether the spec insists on a time column (older specs split by time only)."""
+    from airloop.spec import SchemaSpec
+
+    return SchemaSpec.model_fields["time_column"].is_required()
+
+
+def check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ScaffoldError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
+    supported = supported_tasks()
+    if task not in supported:
+        raise ScaffoldError(f"this version of airloop's spec accepts label.task {', '.join(supported)}, not {task}")
