@@ -318,15 +318,8 @@ def select_trial(
         run_id=run.parent_run_id,
     )
     best_score = winner.valid[run.metric]
-    log.info(
-        "%s: trial %d of %d won (valid %s %s) → v%s",
-        spec.name,
-        winner.index,
-        len(results),
-        run.metric,
-        best_score,
-        logged.version,
-    )
+    won = f"trial {winner.index} of {len(results)} won (valid {run.metric} {best_score})"
+    log.info("%s: %s → v%s", spec.name, won, logged.version)
     summary = SearchSummary(
         trials=len(results),
         best_index=winner.index,
@@ -376,16 +369,15 @@ def measure_feature_gain(spec: PipelineSpec, settings: Settings, *, version: str
     mv = c.get_model_version(spec.name, version)
     metric = spec.gate.metric
     tags = mv.tags or {}
-    if f"metric.{metric}" not in tags:
+    if metric is None or f"metric.{metric}" not in tags:
         raise AirloopError(f"{spec.name} v{version}: no holdout {metric} recorded to compare against")
     params = registry.recorded(spec.name, version, "params")
     split = _restored_split(spec, settings, data_md5)
     gains = feature_gain.feature_gain(spec, split, params, float(tags[f"metric.{metric}"]))
     for key, value in feature_gain.tags(gains).items():
         c.set_model_version_tag(spec.name, version, key, value)
-    for name, g in gains.items():
-        if math.isfinite(g["gain"]):
-            c.log_metric(mv.run_id, f"{feature_gain.TAG}.{name}", g["gain"])
+    finite = {f"{feature_gain.TAG}.{name}": g["gain"] for name, g in gains.items() if math.isfinite(g["gain"])}
+    registry.log_metrics(str(mv.run_id), finite)
     return FeatureGains(version=version, metric=metric, features=gains)
 
 

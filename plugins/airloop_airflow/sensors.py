@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 class DriftSensor(BaseSensorOperator):
     """Done when `pipeline` has curated batches not checked for drift yet and a champion to compare them with.
 
-    A poke only asks (`airloop.monitor.checks.drift_work`: batch records, then one registry read); the statistics, reports
-    and MLflow runs belong to the downstream `check_drift` task. Reschedule mode by default, so the worker slot
-    is free between pokes. When every batch has been checked already (by an earlier run) there is nothing to wait
+    A poke only asks (`airloop.monitor.checks.drift_work`: batch records, then one registry read); the statistics,
+    reports and MLflow runs belong to the downstream `check_drift` task. Reschedule mode by default, so the worker
+    slot is free between pokes. When every batch has been checked already (by an earlier run) there is nothing to wait
     for: the sensor skips, and so does the rest of the run. An unreachable registry raises (the task retries):
     it never reads as "no champion".
 

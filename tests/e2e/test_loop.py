@@ -1,35 +1,29 @@
 """The loop on a real Airflow scheduler (standalone, SQLite) with a real MLflow server and a local DVC remote.
 
 One module-scoped run drives the loop the way a user does — by dropping files in the landing zone — and the
-tests below assert what it must have produced. The stack lives in a private temporary folder on free ports
-and is stopped afterwards, whatever happens.
+tests below assert what it must have produced, on the stack this folder shares (conftest.py: a private temporary
+folder on free ports, stopped afterwards whatever happens).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from airloop import uris
-from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
-from airloop.dev.airflow_api import AirflowAPI
-from airloop.dev.demo import RunWatcher, drift_check_of
-from airloop.dev.localstack import LocalStack
+from airloop.dev.demo import drift_check_of
 from airloop.dev.processes import poll_until
 from airloop.model.registry import Registry
 from airloop.model.scoring import predictions_uri
-from airloop.settings import Settings
 from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 NAME = "fraud_detection"
 ROWS = 12_000
 STAGE_TIMEOUT = 300
@@ -40,72 +34,60 @@ def _wait(poll, timeout=STAGE_TIMEOUT):
 
 
 @pytest.fixture(scope="module")
-def loop(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("stack")
-    stack = LocalStack(ROOT, run_dir, preferred_ports=(0, 0))
-    try:
-        info = stack.up(timeout=300)
-        settings = Settings.from_mapping(stack.client_env(), base=ROOT)
-        spec = find_spec(NAME, settings.specs_dir)
-        api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
-        runs = RunWatcher(api)
-        dag = {k: f"{NAME}__{k}" for k in ("features", "train", "score", "monitor", "retrain")}
-        _wait(lambda: all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None)
-        landing = settings.location(spec.storage.landing)
-        facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag, "runs": runs}
+def loop(e2e_stack):
+    settings, api, runs = e2e_stack.settings, e2e_stack.api, e2e_stack.runs
+    pipeline = e2e_stack.pipeline(NAME, ("features", "train", "score", "monitor", "retrain"))
+    spec, dag, land = pipeline.spec, pipeline.dag, pipeline.land
+    landing = pipeline.landing
+    facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag, "runs": runs}
 
-        def land(df, name):
-            return storage.write_parquet(df, uris.join_uri(landing, name))
+    # Round 1: a clean labelled batch and a broken one (a required column missing) land together.
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    good = land(generate("fraud", rows=ROWS, seed=11, labels=True), "round1-good.parquet")
+    broken_df = generate("fraud", rows=500, seed=12, labels=True).drop(columns=["amount"])
+    bad = land(broken_df, "round1-missing-amount.parquet")
+    facts["bad_uri"], facts["bad_sha_before"] = bad, storage.sha256(bad)
+    facts["features_run_1"] = _wait(runs.finished_after(dag["features"], before["features"]))
+    facts["train_run_1"] = _wait(runs.finished_after(dag["train"], before["train"]))
+    facts["after_round_1"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
-        # Round 1: a clean labelled batch and a broken one (a required column missing) land together.
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        good = land(generate("fraud", rows=ROWS, seed=11, labels=True), "round1-good.parquet")
-        broken_df = generate("fraud", rows=500, seed=12, labels=True).drop(columns=["amount"])
-        bad = land(broken_df, "round1-missing-amount.parquet")
-        facts["bad_uri"], facts["bad_sha_before"] = bad, storage.sha256(bad)
-        facts["features_run_1"] = _wait(runs.finished_after(dag["features"], before["features"]))
-        facts["train_run_1"] = _wait(runs.finished_after(dag["train"], before["train"]))
-        facts["after_round_1"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
+    # Round 2: a clean labelled batch. The monitor finds no drift, so nothing retrains (the spec leaves
+    # retraining to drift once a champion exists).
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    clean = land(generate("fraud", rows=ROWS, seed=13, labels=True), "round2-clean.parquet")
+    facts["clean_check"] = _wait(drift_check_of(settings, spec, clean))
+    facts["train_run_2"] = _wait(runs.finished_after(dag["train"], before["train"]))
 
-        # Round 2: a clean labelled batch. The monitor finds no drift, so nothing retrains (the spec leaves
-        # retraining to drift once a champion exists).
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        clean = land(generate("fraud", rows=ROWS, seed=13, labels=True), "round2-clean.parquet")
-        facts["clean_check"] = _wait(drift_check_of(settings, spec, clean))
-        facts["train_run_2"] = _wait(runs.finished_after(dag["train"], before["train"]))
+    # Round 3: the same bytes as round 1 re-delivered under a new name, and a batch to score.
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    storage.copy(good, uris.join_uri(landing, "round3-redelivered-bytes.parquet"))
+    to_score = land(generate("fraud", rows=3000, seed=14, labels=False), "round3-score.parquet")
+    pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
+    _wait(lambda: pred if storage.exists(pred) else None)
+    facts["predictions"] = pd.read_parquet(uris.local_path(pred))
+    facts["features_run_3"] = _wait(runs.finished_after(dag["features"], before["features"]))
+    facts["train_run_3"] = _wait(runs.finished_after(dag["train"], before["train"]))
+    _wait(drift_check_of(settings, spec, to_score))
+    facts["retrain_runs_before_drift"] = runs.snapshot(dag["retrain"])
+    facts["after_round_3"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
-        # Round 3: the same bytes as round 1 re-delivered under a new name, and a batch to score.
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        storage.copy(good, uris.join_uri(landing, "round3-redelivered-bytes.parquet"))
-        to_score = land(generate("fraud", rows=3000, seed=14, labels=False), "round3-score.parquet")
-        pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
-        _wait(lambda: pred if storage.exists(pred) else None)
-        facts["predictions"] = pd.read_parquet(uris.local_path(pred))
-        facts["features_run_3"] = _wait(runs.finished_after(dag["features"], before["features"]))
-        facts["train_run_3"] = _wait(runs.finished_after(dag["train"], before["train"]))
-        _wait(drift_check_of(settings, spec, to_score))
-        facts["retrain_runs_before_drift"] = runs.snapshot(dag["retrain"])
-        facts["after_round_3"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
+    # Round 4: a labelled batch with covariate drift → drift event → retrain → gate.
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    drifted = land(generate("fraud", rows=ROWS, seed=15, labels=True, drift="covariate"), "round4-drift.parquet")
+    facts["drift_batch"] = batch_id_for(drifted, storage.sha256(drifted))
+    facts["drift_check"] = _wait(drift_check_of(settings, spec, drifted))
+    facts["retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
+    facts["after_round_4"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
-        # Round 4: a labelled batch with covariate drift → drift event → retrain → gate.
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        drifted = land(generate("fraud", rows=ROWS, seed=15, labels=True, drift="covariate"), "round4-drift.parquet")
-        facts["drift_batch"] = batch_id_for(drifted, storage.sha256(drifted))
-        facts["drift_check"] = _wait(drift_check_of(settings, spec, drifted))
-        facts["retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
-        facts["after_round_4"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
-
-        # Round 5: concept drift — same inputs, a different fraud rule. The champion's live metric on these
-        # labelled rows falls → decay event → retrain.
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        concept = land(generate("fraud", rows=ROWS, seed=16, labels=True, drift="concept"), "round5-concept.parquet")
-        facts["decay_batch"] = batch_id_for(concept, storage.sha256(concept))
-        facts["decay_check"] = _wait(drift_check_of(settings, spec, concept))
-        facts["decay_retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
-        facts["final"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
-        yield facts
-    finally:
-        stack.down()
+    # Round 5: concept drift — same inputs, a different fraud rule. The champion's live metric on these
+    # labelled rows falls → decay event → retrain.
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    concept = land(generate("fraud", rows=ROWS, seed=16, labels=True, drift="concept"), "round5-concept.parquet")
+    facts["decay_batch"] = batch_id_for(concept, storage.sha256(concept))
+    facts["decay_check"] = _wait(drift_check_of(settings, spec, concept))
+    facts["decay_retrain_run"] = _wait(runs.finished_after(dag["retrain"], before["retrain"]))
+    facts["final"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
+    return facts
 
 
 def test_first_version_becomes_champion(loop):

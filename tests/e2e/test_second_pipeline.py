@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from airloop import uris
-from airloop.catalog import find_spec
 from airloop.data.datagen import generate
 from airloop.data.ingest import batch_id_for
-from airloop.dev.airflow_api import AirflowAPI
-from airloop.dev.demo import RunWatcher, drift_check_of
-from airloop.dev.localstack import LocalStack
+from airloop.dev.demo import drift_check_of
 from airloop.dev.processes import poll_until
 from airloop.model.registry import Registry
 from airloop.model.scoring import predictions_uri
-from airloop.settings import Settings
 from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -33,42 +28,30 @@ STAGE_TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
-def retail(tmp_path_factory):
-    stack = LocalStack(ROOT, tmp_path_factory.mktemp("retail"), preferred_ports=(0, 0))
-    try:
-        info = stack.up(timeout=300)
-        settings = Settings.from_mapping(stack.client_env(), base=ROOT)
-        spec = find_spec(NAME, settings.specs_dir)
-        api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
-        runs = RunWatcher(api)
-        dag = {k: f"{NAME}__{k}" for k in ("features", "train", "score", "monitor", "retrain")}
-        poll_until(lambda: all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None, STAGE_TIMEOUT)
-        landing = settings.location(spec.storage.landing)
-        facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag}
+def retail(e2e_stack):
+    settings, api, runs = e2e_stack.settings, e2e_stack.api, e2e_stack.runs
+    pipeline = e2e_stack.pipeline(NAME, ("features", "train", "score", "monitor", "retrain"))
+    spec, dag, land = pipeline.spec, pipeline.dag, pipeline.land
+    facts: dict = {"settings": settings, "spec": spec, "api": api, "dag": dag}
 
-        def land(df, name):
-            return storage.write_parquet(df, uris.join_uri(landing, name))
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    land(generate("retail", rows=ROWS, seed=51, labels=True), "r1.parquet")
+    train_run = poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)
+    facts["train_tis"] = api.task_instances(dag["train"], train_run["dag_run_id"])
+    facts["v1"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        land(generate("retail", rows=ROWS, seed=51, labels=True), "r1.parquet")
-        train_run = poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)
-        facts["train_tis"] = api.task_instances(dag["train"], train_run["dag_run_id"])
-        facts["v1"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    concept = land(generate("retail", rows=ROWS, seed=52, labels=True, drift="concept"), "r2-concept.parquet")
+    facts["check"] = poll_until(drift_check_of(settings, spec, concept), STAGE_TIMEOUT)
+    facts["retrain_run"] = poll_until(runs.finished_after(dag["retrain"], before["retrain"]), STAGE_TIMEOUT)
+    facts["retrain_tis"] = api.task_instances(dag["retrain"], facts["retrain_run"]["dag_run_id"])
+    facts["after"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
 
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        concept = land(generate("retail", rows=ROWS, seed=52, labels=True, drift="concept"), "r2-concept.parquet")
-        facts["check"] = poll_until(drift_check_of(settings, spec, concept), STAGE_TIMEOUT)
-        facts["retrain_run"] = poll_until(runs.finished_after(dag["retrain"], before["retrain"]), STAGE_TIMEOUT)
-        facts["retrain_tis"] = api.task_instances(dag["retrain"], facts["retrain_run"]["dag_run_id"])
-        facts["after"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
-
-        to_score = land(generate("retail", rows=1500, seed=53, labels=False), "r3-score.parquet")
-        pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
-        poll_until(lambda: pred if storage.exists(pred) else None, STAGE_TIMEOUT)
-        facts["predictions"] = storage.read_parquet(pred)
-        yield facts
-    finally:
-        stack.down()
+    to_score = land(generate("retail", rows=1500, seed=53, labels=False), "r3-score.parquet")
+    pred = predictions_uri(settings, spec, batch_id_for(to_score, storage.sha256(to_score)))
+    poll_until(lambda: pred if storage.exists(pred) else None, STAGE_TIMEOUT)
+    facts["predictions"] = storage.read_parquet(pred)
+    return facts
 
 
 def test_first_regression_model_becomes_champion_with_regression_metrics(retail):

@@ -1,80 +1,67 @@
 """A stale champion retrains, on a real scheduler: `training.max_model_age` → `NAME__staleness` → the stale asset
 → `NAME__retrain` with trigger `schedule`.
 
-The pipeline is the shipped retail spec with a one-minute age limit (and no search, to stay quick), in a specs
-directory of its own. v1 trains on a first labelled batch; a second, clean labelled batch arrives (with a champion
-and `retrain_on_new_data: false`, new data alone retrains nothing); once v1 is older than a minute the daily check
-is started by hand, as an operator would from the UI instead of waiting for midnight.
+The pipeline is the shipped retail spec with a one-minute age limit (and no search, to stay quick), under a name
+of its own (declared in `E2E_SPECS` for the shared stack's specs directory, see conftest.py), so the shipped retail
+pipeline that test_second_pipeline drives keeps its own spec. v1 trains on a first labelled batch; a second,
+clean labelled batch arrives (with a champion and `retrain_on_new_data: false`, new data alone retrains nothing);
+once v1 is older than a minute the daily check is started by hand, as an operator would from the UI instead of
+waiting for midnight.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
-from airloop import steps, uris
-from airloop.catalog import find_spec
+from airloop import steps
 from airloop.data.datagen import generate
-from airloop.dev.airflow_api import AirflowAPI
-from airloop.dev.demo import RunWatcher
-from airloop.dev.localstack import LocalStack
 from airloop.dev.processes import poll_until
 from airloop.model.registry import Registry
-from airloop.settings import Settings
-from airloop.store import storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-NAME = "retail_demand"
+NAME = "retail_demand_stale"
 STAGE_TIMEOUT = 300
 
 
-@pytest.fixture(scope="module")
-def stale(tmp_path_factory):
-    specs = tmp_path_factory.mktemp("specs")
-    data = yaml.safe_load((ROOT / "include" / "pipelines" / f"{NAME}.yaml").read_text())
+def one_minute_retail(data: dict[str, Any]) -> None:
+    """The shipped retail spec with a one-minute age limit, and no search to stay quick."""
     data["model"].pop("search")
     data["training"]["max_model_age"] = "1m"
-    (specs / f"{NAME}.yaml").write_text(yaml.safe_dump(data))
-    stack = LocalStack(ROOT, tmp_path_factory.mktemp("stale"), preferred_ports=(0, 0), specs_dir=specs)
-    try:
-        info = stack.up(timeout=300)
-        settings = Settings.from_mapping(stack.client_env(), base=ROOT)
-        spec = find_spec(NAME, settings.specs_dir)
-        api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
-        runs = RunWatcher(api)
-        dag = {k: f"{NAME}__{k}" for k in ("features", "train", "retrain", "staleness")}
-        poll_until(lambda: all(api.get(f"/dags/{d}").get("dag_id") == d for d in dag.values()) or None, STAGE_TIMEOUT)
-        landing = settings.location(spec.storage.landing)
 
-        def land(df, name):
-            return storage.write_parquet(df, uris.join_uri(landing, name))
 
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        land(generate("retail", rows=3000, seed=61, labels=True), "s1.parquet")
-        poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)
-        facts: dict = {
-            "settings": settings,
-            "spec": spec,
-            "v1": Registry(settings.tracking_uri).describe_models([NAME])[0],
-        }
+# The shared stack's specs directory holds this pipeline next to the shipped ones (conftest.py).
+E2E_SPECS = {NAME: ("retail_demand", one_minute_retail)}
 
-        before = {k: runs.snapshot(d) for k, d in dag.items()}
-        land(generate("retail", rows=3000, seed=62, labels=True), "s2.parquet")
-        poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)  # skipped: drift-driven
-        facts["fresh"] = steps.staleness(spec, settings)
-        facts["aged"] = poll_until(lambda: s if (s := steps.staleness(spec, settings)).stale else None, 180)
-        check = api.trigger(dag["staleness"])
-        facts["check_run"] = poll_until(runs.finished_after(dag["staleness"], before["staleness"]), STAGE_TIMEOUT)
-        facts["check_tis"] = api.task_instances(dag["staleness"], check["dag_run_id"])
-        facts["retrain_run"] = poll_until(runs.finished_after(dag["retrain"], before["retrain"]), STAGE_TIMEOUT)
-        facts["after"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
-        yield facts
-    finally:
-        stack.down()
+
+@pytest.fixture(scope="module")
+def stale(e2e_stack):
+    settings, api, runs = e2e_stack.settings, e2e_stack.api, e2e_stack.runs
+    pipeline = e2e_stack.pipeline(NAME, ("features", "train", "retrain", "staleness"))
+    spec, dag, land = pipeline.spec, pipeline.dag, pipeline.land
+
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    land(generate("retail", rows=3000, seed=61, labels=True), "s1.parquet")
+    poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)
+    facts: dict = {
+        "settings": settings,
+        "spec": spec,
+        "v1": Registry(settings.tracking_uri).describe_models([NAME])[0],
+    }
+
+    before = {k: runs.snapshot(d) for k, d in dag.items()}
+    land(generate("retail", rows=3000, seed=62, labels=True), "s2.parquet")
+    poll_until(runs.finished_after(dag["train"], before["train"]), STAGE_TIMEOUT)  # skipped: drift-driven
+    facts["fresh"] = steps.staleness(spec, settings)
+    facts["aged"] = poll_until(lambda: s if (s := steps.staleness(spec, settings)).stale else None, 180)
+    check = api.trigger(dag["staleness"])
+    facts["check_run"] = poll_until(runs.finished_after(dag["staleness"], before["staleness"]), STAGE_TIMEOUT)
+    facts["check_tis"] = api.task_instances(dag["staleness"], check["dag_run_id"])
+    facts["retrain_run"] = poll_until(runs.finished_after(dag["retrain"], before["retrain"]), STAGE_TIMEOUT)
+    facts["after"] = Registry(settings.tracking_uri).describe_models([NAME])[0]
+    return facts
 
 
 def test_the_daily_check_emits_the_stale_asset(stale):

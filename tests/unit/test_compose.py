@@ -127,7 +127,8 @@ def resolve(value: str, env: dict[str, str]) -> str:
 def test_matches_compose_spec(compose):
     import jsonschema
 
-    jsonschema.validate(compose, json.loads(SCHEMA.read_text()))
+    # The schema names draft-07 without the trailing "#" jsonschema keys its drafts by: say the draft explicitly.
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).validate(compose)
 
 
 def test_every_variable_is_documented(compose_text):

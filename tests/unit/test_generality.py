@@ -280,7 +280,7 @@ def world(request, tmp_path_factory, settings_for) -> World:
         for role in ("unlabelled", "shifted"):
             df = frames[role] if role in frames else case.make(ROWS, **case.shifted)
             batches[role] = steps.process(spec, settings, steps.land(spec, settings, df, f"{role}.parquet"))
-        by_batch = {b["batch_id"]: role for role, b in batches.items()}
+        by_batch = {b.batch_id: role for role, b in batches.items()}
         scored = {by_batch[s.batch_id]: pd.read_parquet(s.uri) for s in steps.score(spec, settings)}
         found = checks.check_pending(spec, settings, DataVersioner.from_settings(settings))
         drift = {by_batch[c["batch_id"]]: c for c in found}

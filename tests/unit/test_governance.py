@@ -236,6 +236,7 @@ def test_numeric_bins_name_their_bands():
 # ------------------------------------------------------------------------------------ slices: through the gate
 
 
+@pytest.mark.slow  # trains, versions and gates through DVC and MLflow
 def test_the_gate_refuses_a_challenger_that_fails_a_group(tmp_path, settings_for, monkeypatch):
     """v1 learned an older price response: it is off for every store type alike. v2 learns the new response,
     but street stores' demand has turned to noise: it wins on the whole holdout (far better for malls and online)
@@ -275,6 +276,7 @@ def test_the_gate_refuses_a_challenger_that_fails_a_group(tmp_path, settings_for
     assert gap > champion_gap + 3.0, "better on average, but street stores fall further behind the others"
 
 
+@pytest.mark.slow  # trains, versions and gates through DVC and MLflow
 def test_a_floor_refuses_even_a_first_version(tmp_path, settings_for, monkeypatch):
     data = sales_spec(slices={"by": [{"column": "store_type"}], "min_rows": 30, "floor": 6.0})
     for feat in data["features"]:
@@ -317,6 +319,7 @@ def test_the_gate_can_require_every_candidate_to_add(tested):
     assert "candidate feature(s) lucky" in gated.reason and "size" not in gated.reason.split("but")[1]
 
 
+@pytest.mark.slow  # trains, versions and gates through DVC and MLflow
 def test_without_the_requirement_the_gain_is_only_recorded(tmp_path, settings_for, monkeypatch):
     world = run(tmp_path, settings_for, monkeypatch, sales_spec(), [sales(1500, 12)])
     assert world["gated"][0].decision == "promoted"
@@ -349,6 +352,7 @@ def test_a_gate_without_a_recorded_test_refuses_when_required():
 # ------------------------------------------------------------------------------------------------- staleness
 
 
+@pytest.mark.slow  # trains, versions and gates through DVC and MLflow
 def test_a_champion_older_than_max_model_age_is_stale(tmp_path, settings_for, monkeypatch):
     data = sales_spec(training={"max_model_age": "30d"})
     for feat in data["features"]:

@@ -69,7 +69,7 @@ def test_clean_batch_no_drift_covariate_batch_drift(world):
     assert drifted["drift_detected"] is True
     assert drifted["share_drifted"] >= 0.5
     assert drifted["top_drifted"], "the most drifted features are named"
-    assert drifted["reference_md5"] == world["trained"]["data_md5"], "reference found through the champion's lineage"
+    assert drifted["reference_md5"] == world["trained"].data_md5, "reference found through the champion's lineage"
 
 
 def test_concept_drift_shows_as_performance_decay_not_input_drift(world):

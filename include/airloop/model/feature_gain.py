@@ -37,8 +37,8 @@ def feature_gain(
         with_score: the model's own holdout score (already computed by training).
     """
     from airloop.data.features import feature_columns, feature_outputs
-    from airloop.model import training
     from airloop.metrics import improvement
+    from airloop.model import training
 
     metric = spec.gate.metric
     assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"

@@ -44,7 +44,7 @@ def trials(spec: PipelineSpec) -> list[Trial]:
 def _grid(search: SearchSpec) -> list[dict[str, Any]]:
     keys = list(search.space)
     values = [search.space[k] for k in keys]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]  # type: ignore[arg-type]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 def _random(search: SearchSpec, seed: int) -> list[dict[str, Any]]:

@@ -69,9 +69,7 @@ def finished_trial(tracking_uri: str, parent_run_id: str, index: int) -> TrialRe
     """A trial an earlier try already trained and logged under this parent (None if none finished)."""
     c = Registry(tracking_uri).client
     exp = c.get_run(parent_run_id).info.experiment_id
-    runs = c.search_runs(
-        [exp], f"tags.`{PARENT}` = '{parent_run_id}' and tags.`{TRIAL}` = '{index}'", max_results=20
-    )
+    runs = c.search_runs([exp], f"tags.`{PARENT}` = '{parent_run_id}' and tags.`{TRIAL}` = '{index}'", max_results=20)
     for run in runs:
         if run.info.status == "FINISHED" and RESULT in run.data.tags:
             return from_xcom(TrialResult, json.loads(run.data.tags[RESULT]))
@@ -86,9 +84,7 @@ def log_trial(
 
     c = Registry(tracking_uri).client
     exp = c.get_run(parent_run_id).info.experiment_id
-    run = c.create_run(
-        exp, run_name=f"trial-{index:02d}", tags={**tags, PARENT: parent_run_id, TRIAL: str(index)}
-    )
+    run = c.create_run(exp, run_name=f"trial-{index:02d}", tags={**tags, PARENT: parent_run_id, TRIAL: str(index)})
     run_id = run.info.run_id
     try:
         result = TrialResult(

@@ -196,7 +196,7 @@ def xgb_params(
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Booster parameters for a task: its objective and eval metric, overridable by the spec's `model.params`,
-    which a search candidate's `overrides` override in turn.
+    which a search trial's `overrides` override in turn.
 
     XGBoost stops early on the last eval metric; binary keeps aucpr last, as before tasks existed. `num_class`
     comes from the data's classes and always wins: a spec cannot make it disagree with the label encoding.
@@ -277,9 +277,9 @@ def fit(
 ) -> FitResult:
     """Train with early stopping on the validation slice; report holdout metrics.
 
-    `overrides` are a search candidate's parameters. A candidate is fit with `score_holdout=False`: it is ranked
-    on the validation slice alone, and only the winner is ever scored on the holdout (by the gate's rules), so
-    choosing among many candidates cannot overfit the holdout the gate relies on.
+    `overrides` are a search trial's parameters. A trial is fit with `score_holdout=False`: it is ranked on the
+    validation slice alone, and only the winner is ever scored on the holdout (by the gate's rules), so choosing
+    among many trials cannot overfit the holdout the gate relies on.
     """
     import pandas as pd
     import xgboost as xgb

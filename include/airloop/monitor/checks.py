@@ -136,8 +136,8 @@ def live_performance(spec: PipelineSpec, settings: Settings, champion: dict[str,
 
     This catches concept drift, which input statistics cannot see: the inputs look the same, the answers changed.
     """
-    from airloop.model.training import evaluate
     from airloop.metrics import improvement
+    from airloop.model.training import evaluate
 
     metric = spec.performance.metric or spec.gate.metric
     assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"

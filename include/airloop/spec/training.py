@@ -36,10 +36,10 @@ class RangeSpec(Strict):
 
 
 class SearchSpec(Strict):
-    """Hyper-parameter search: each candidate is one mapped training task and one MLflow child run.
+    """Hyper-parameter search: each trial is one mapped training task and one MLflow child run.
 
-    Candidates are `model.params` with the drawn values on top. `grid` tries every combination of the listed
-    values; `random` draws `trials` candidates (seeded by `model.seed`) from lists and ranges. Every candidate
+    Trials are `model.params` with the drawn values on top. `grid` tries every combination of the listed
+    values; `random` draws `trials` of them (seeded by `model.seed`) from lists and ranges. Every trial
     trains on the same versioned training set and split; the best by `metric` on the validation slice (the
     gate's metric by default) is registered and goes to the gate, which alone looks at the holdout.
     """

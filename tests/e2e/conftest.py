@@ -1,0 +1,114 @@
+"""One embedded stack for every end-to-end file: Airflow standalone (scheduler, API server, DAG processor,
+triggerer), an MLflow server and a local DVC remote, in a private temporary folder on free ports.
+
+Starting that stack takes a minute or more on a small machine, and each file used to start (and stop) its own.
+The files never share a pipeline, so one stack serves them all: each file drives pipelines of its own and waits
+only on DAG runs that appeared after its own snapshot. Package-scoped (this folder is a package), so the stack is
+stopped as soon as the last e2e test is done instead of idling under the rest of the suite.
+
+The stack builds its DAGs from a specs directory of its own: the shipped specs, plus the variants the e2e files
+declare in a module-level `E2E_SPECS` (`{name: (shipped spec, change)}`; test_staleness's one-minute-age retail
+pipeline). A variant is a separate pipeline under its own name and landing zone, so no file changes a pipeline that
+another file drives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from airloop import uris
+from airloop.catalog import find_spec
+from airloop.dev.airflow_api import AirflowAPI
+from airloop.dev.demo import RunWatcher
+from airloop.dev.localstack import LocalStack
+from airloop.dev.processes import poll_until
+from airloop.errors import AirloopError
+from airloop.naming import dag_id
+from airloop.settings import Settings
+from airloop.spec import PipelineSpec
+from airloop.store import storage
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SHIPPED_SPECS = ROOT / "include" / "pipelines"
+STACK_TIMEOUT = 300  # seconds for both services to answer healthy
+DAGS_TIMEOUT = 300  # seconds for a pipeline's DAGs to be parsed and registered
+
+# A variant of a shipped spec: the shipped spec's name, and a function that changes its parsed YAML in place.
+SpecVariant = tuple[str, Callable[[dict[str, Any]], None]]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One pipeline on the shared stack: its spec, its DAG ids by kind, and its landing zone."""
+
+    spec: PipelineSpec
+    dag: dict[str, str]
+    landing: str
+
+    def land(self, df: pd.DataFrame, name: str) -> str:
+        """Deliver a batch the way a user does: a parquet file in the landing zone."""
+        return storage.write_parquet(df, uris.join_uri(self.landing, name))
+
+
+@dataclass(frozen=True)
+class SharedStack:
+    stack: LocalStack
+    settings: Settings
+    api: AirflowAPI
+    runs: RunWatcher
+
+    def pipeline(self, name: str, kinds: Iterable[str]) -> Pipeline:
+        """The pipeline `name`, once the scheduler knows all of its DAGs of these kinds."""
+        spec = find_spec(name, self.settings.specs_dir)
+        dag = {kind: dag_id(name, kind) for kind in kinds}
+        poll_until(lambda: True if all(self._registered(d) for d in dag.values()) else None, DAGS_TIMEOUT)
+        return Pipeline(spec, dag, self.settings.location(spec.storage.landing))
+
+    def _registered(self, dag: str) -> bool:
+        try:
+            return self.api.get(f"/dags/{dag}").get("dag_id") == dag
+        except AirloopError:  # 404 until the DAG processor has parsed it
+            return False
+
+
+def _declared_variants(session: pytest.Session) -> dict[str, SpecVariant]:
+    """The `E2E_SPECS` of every collected test module in this folder."""
+    variants: dict[str, SpecVariant] = {}
+    for module in {item.module for item in session.items if isinstance(item, pytest.Function)}:
+        if Path(module.__file__).resolve().parent == HERE:
+            variants.update(getattr(module, "E2E_SPECS", {}))
+    return variants
+
+
+def _write_specs(directory: Path, variants: dict[str, SpecVariant]) -> Path:
+    for shipped in sorted(SHIPPED_SPECS.glob("*.yaml")):
+        (directory / shipped.name).write_text(shipped.read_text())
+    for name, (base, change) in variants.items():
+        data = yaml.safe_load((SHIPPED_SPECS / f"{base}.yaml").read_text())
+        change(data)
+        data["name"] = name
+        data["storage"]["landing"] = f"landing/{name}"
+        (directory / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return directory
+
+
+@pytest.fixture(scope="package")
+def e2e_stack(request, tmp_path_factory) -> Iterator[SharedStack]:
+    """The running stack, its client settings and an API client; stopped at the end of tests/e2e, whatever happens."""
+    specs = _write_specs(tmp_path_factory.mktemp("specs"), _declared_variants(request.session))
+    stack = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), preferred_ports=(0, 0), specs_dir=specs)
+    try:
+        info = stack.up(timeout=STACK_TIMEOUT)
+        settings = Settings.from_mapping(stack.client_env(), base=ROOT)
+        api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
+        yield SharedStack(stack, settings, api, RunWatcher(api))
+    finally:
+        stack.down()
