@@ -17,10 +17,11 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 KINDS = ("unit", "dags", "integration", "e2e", "browser")  # folder name == marker name
 
-# Module-scoped "worlds" that land, curate and version data (DVC), train (XGBoost), register (MLflow) and gate
-# before any of their tests run: each costs seconds to tens of seconds on two cores.
+# Module- or session-scoped "worlds" that land, curate and version data (DVC), train (XGBoost), register (MLflow)
+# and gate before any of their tests run: each costs seconds to tens of seconds on two cores.
 SLOW_FIXTURES = frozenset(
     {
+        "monitored_world",  # tests/unit/conftest.py: a champion, drift checks and a drift retrain (session-wide)
         "world",  # test_generality, test_governance, test_modelops, test_monitor, test_pii, test_races
         "cli_runs",  # test_bad_input: the CLI over every bad batch
         "landed",  # test_bad_input: ingest + train on the landed batches

@@ -7,8 +7,10 @@ and a to-score batch. Two users: `admin` (role admin) and `viewer` (role viewer)
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,8 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("AIRLOOP_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "browser"
 
-# The route list comes from the plugin's app factory, which imports Airflow: give it a throwaway home first.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airloop-browsertest-"))
+# The route list comes from the plugin's app factory, which imports Airflow: give it a throwaway home first
+# (removed when the test process exits).
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airloop-browsertest-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))

@@ -7,59 +7,27 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from airloop import steps
-from airloop.contracts import Lineage, Trained
-from airloop.data.datagen import generate
 from airloop.errors import RegistryError
 from airloop.model.registry import Registry
-from airloop.monitor import checks
 from airloop.ops import views
-from airloop.store.versioning import DataVersioner
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 NAME = "fraud_detection"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, settings_for, fast_spec):
-    root = tmp_path_factory.mktemp("modelops")
-    settings = settings_for(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        empty = views.pipeline_detail(fast_spec, settings)
-        uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=301), "first.parquet")
-        steps.process(fast_spec, settings, uri)
-        lineage = Lineage(trigger="new_data", extra_tags={"airflow_dag_id": f"{NAME}__train"})
-        v1 = steps.train(fast_spec, settings, lineage)
-        assert isinstance(v1, Trained), v1
-        steps.gate(fast_spec, settings, version=v1.version, data_md5=v1.data_md5)
-        for kind, drift in (("clean", "none"), ("shifted", "covariate")):
-            df = generate("fraud", rows=3000, seed=302 if drift == "none" else 303, drift=drift, labels=True)
-            steps.process(fast_spec, settings, steps.land(fast_spec, settings, df, f"{kind}.parquet"))
-        found = checks.check_pending(fast_spec, settings, DataVersioner.from_settings(settings))
-        v2 = steps.train(
-            fast_spec,
-            settings,
-            Lineage(
-                trigger="drift",
-                extra_tags={
-                    "airflow_dag_id": f"{NAME}__retrain",
-                    "airflow_run_id": "asset_triggered__2026-11-26T08:00:00+00:00",
-                    "drift.batch": "shifted-x",
-                },
-            ),
-        )
-        assert isinstance(v2, Trained), v2
-        steps.gate(fast_spec, settings, version=v2.version, data_md5=v2.data_md5)
-        yield {
-            "settings": settings,
-            "spec": fast_spec,
-            "empty": empty,
-            "checks": found,
-            "v1": v1,
-            "v2": v2,
-            "detail": views.pipeline_detail(fast_spec, settings, now=2e9),
-        }
+def world(monitored_world):
+    """The shared monitored world (conftest.py): an empty page, v1 champion, five drift checks, v2 from drift."""
+    w = monitored_world
+    return {
+        "settings": w.settings,
+        "spec": w.spec,
+        "empty": w.empty,
+        "checks": w.first,
+        "v1": w.v1,
+        "v2": w.v2,
+        "detail": w.detail,
+    }
 
 
 def test_a_pipeline_without_models_has_an_empty_page(world):

@@ -11,45 +11,23 @@ from airloop.contracts import Lineage, Skipped, Trained
 from airloop.data.datagen import generate
 from airloop.model.registry import Registry
 from airloop.monitor import checks
-from airloop.store.versioning import DataVersioner
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 NAME = "fraud_detection"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, settings_for, fast_spec):
-    root = tmp_path_factory.mktemp("monitor")
-    settings = settings_for(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        versioner = DataVersioner.from_settings(settings)
-        uri = steps.land(fast_spec, settings, generate("fraud", rows=3000, seed=201), "first.parquet")
-        steps.process(fast_spec, settings, uri)
-        before_champion = checks.check_pending(fast_spec, settings, versioner)
-        trained = steps.train(fast_spec, settings, Lineage(trigger="manual"))
-        assert isinstance(trained, Trained), trained
-        steps.gate(fast_spec, settings, version=trained.version, data_md5=trained.data_md5)
-        batches = {
-            "clean": generate("fraud", rows=3000, seed=202, labels=False),
-            "covariate": generate("fraud", rows=3000, seed=203, drift="covariate", labels=False),
-            "clean_labelled": generate("fraud", rows=3000, seed=204, labels=True),
-            "concept": generate("fraud", rows=3000, seed=205, drift="concept", labels=True),
-        }
-        ids = {}
-        for kind, df in batches.items():
-            landed = steps.land(fast_spec, settings, df, f"{kind}.parquet")
-            ids[kind] = steps.process(fast_spec, settings, landed).batch_id
-        first = checks.check_pending(fast_spec, settings, versioner)
-        second = checks.check_pending(fast_spec, settings, versioner)
-        yield {
-            "settings": settings,
-            "before": before_champion,
-            "first": {r["batch_id"]: r for r in first},
-            "second": second,
-            "ids": ids,
-            "trained": trained,
-        }
+def world(monitored_world):
+    """The shared monitored world (conftest.py), as the checks below read it."""
+    w = monitored_world
+    return {
+        "settings": w.settings,
+        "before": w.before_champion,
+        "first": {r["batch_id"]: r for r in w.first},
+        "second": w.second,
+        "ids": w.batch_ids,
+        "trained": w.v1,
+    }
 
 
 def test_nothing_to_compare_before_a_champion(world):
