@@ -1,7 +1,7 @@
 """The `airloop` command line. An edge: it reads the environment once, builds `Settings`, and calls the library.
 
 User mistakes (bad spec, unreadable file, unknown model) end with one line on stderr and exit 2, never a
-traceback. `validate` follows a fixed contract: exit 0 valid, 1 invalid (JSON report on stdout), 2 unusable call.
+traceback. Every command exits with a code from `ExitCode`, the one table for the whole CLI.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ import json
 import logging
 import os
 import sys
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from airloop.errors import AirloopError
+from airloop.metrics import TASKS
 
 app = typer.Typer(
     add_completion=False,
@@ -30,6 +31,16 @@ stack_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
+
+
+class ExitCode(IntEnum):
+    """The exit codes of every `airloop` command; scripts and CI may rely on them."""
+
+    OK = 0  # done: valid data, an identical rebuild, no drift (or drift without --fail-on-drift)
+    NO = 1  # the command's question answered no: invalid data, a rebuild that differs, a check that failed
+    ERROR = 2  # an unusable call: bad spec or argument, unreadable file, unknown model, a service that is down
+    DRIFT = 3  # `drift --fail-on-drift` found dataset drift
+    INTERRUPTED = 130  # Ctrl-C
 
 
 class Fmt(StrEnum):
@@ -63,7 +74,7 @@ def _uri(path: Path) -> str:
     return str(path.resolve()) if path.exists() else str(path)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
     typer.echo(f"airloop: {message}", err=True)
     raise typer.Exit(code)
 
@@ -123,16 +134,7 @@ def validate(
             else f"the feature DAG would quarantine these rows and curate the rest: {report.summary()}"
         )
         typer.echo(f"airloop: {file}: invalid, {verdict}", err=True)
-    raise typer.Exit(0 if report.valid else 1)
-
-
-class DriftMethod(StrEnum):
-    auto = "auto"
-    ks = "ks"
-    wasserstein = "wasserstein"
-    psi = "psi"
-    jensenshannon = "jensenshannon"
-    chi2 = "chi2"
+    raise typer.Exit(ExitCode.OK if report.valid else ExitCode.NO)
 
 
 @app.command()
@@ -141,9 +143,10 @@ def drift(
     current: Annotated[Path, typer.Option(help="current data (Parquet or CSV), e.g. a new batch")],
     pipeline: Annotated[str | None, typer.Option(help="take column kinds and drift settings from this spec")] = None,
     method: Annotated[
-        DriftMethod | None,
+        str | None,
         typer.Option(
-            case_sensitive=False, help="statistic for every column [default: the spec's drift.method, else auto]"
+            help="auto, or a statistic of the drift registry for every column (ks, psi, …) "
+            "[default: the spec's drift.method, else auto]"
         ),
     ] = None,
     drift_share: Annotated[
@@ -157,7 +160,11 @@ def drift(
 ) -> None:
     """Compare two tables column by column; exit 0 (3 with --fail-on-drift and drift), 2 on a bad call or file."""
     from airloop.data.validation import read_table
-    from airloop.monitor.drift import ParquetColumns, compare, drift_for_spec
+    from airloop.monitor.drift import ParquetColumns, check_method, compare, drift_for_spec
+
+    if method is not None:
+        method = method.lower()
+        check_method(method)  # unknown: one line naming the registry's statistics, exit 2
 
     def source(path: Path):
         # Parquet is compared a column at a time (memory: one column per side); CSV has to be read whole.
@@ -173,7 +180,7 @@ def drift(
         fail(f"{reference} and {current} share no column")
     if pipeline:
         spec = _spec(pipeline)
-        overrides = {"method": method.value} if method is not None else {}  # else the spec's own drift.method
+        overrides: dict[str, Any] = {"method": method} if method is not None else {}  # else the spec's method
         if drift_share is not None:
             overrides["drift_share"] = drift_share
         if wanted:
@@ -182,11 +189,11 @@ def drift(
         report = drift_for_spec(spec, ref, cur)
     else:
         share = 0.5 if drift_share is None else drift_share
-        report = compare(ref, cur, columns=wanted, method=method.value if method else "auto", drift_share=share)
+        report = compare(ref, cur, columns=wanted, method=method or "auto", drift_share=share)
     if not report.features:
         fail("no column of a kind drift can be measured on (numeric or categorical) is shared by both files")
     typer.echo(json.dumps(report.to_dict(), indent=2) if format == Fmt.json else report.to_table())
-    raise typer.Exit(3 if fail_on_drift and report.drift_detected else 0)
+    raise typer.Exit(ExitCode.DRIFT if fail_on_drift and report.drift_detected else ExitCode.OK)
 
 
 @app.command()
@@ -268,7 +275,7 @@ def reproduce(
         logging.getLogger(noisy).setLevel(logging.ERROR)
     report = rebuild(name, version, settings(), overrides=parse_overrides(set_ or []))
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str) if format == Fmt.json else report.to_table())
-    raise typer.Exit(0 if report.identical else 1)
+    raise typer.Exit(ExitCode.OK if report.identical else ExitCode.NO)
 
 
 def _actor() -> str:
@@ -335,10 +342,8 @@ def stack_down() -> None:
         typer.echo(line)
 
 
-class Task(StrEnum):
-    binary = "binary"
-    multiclass = "multiclass"
-    regression = "regression"
+# The label tasks `airloop new --task` offers: the spec's own list (`airloop.metrics.TASKS`).
+Task = StrEnum("Task", {task: task for task in TASKS})  # type: ignore[misc]  # functional API from a tuple
 
 
 @app.command()
@@ -348,7 +353,7 @@ def new(
         Path | None,
         typer.Option("--dir", help="where the spec and its feature module go", show_default="AIRLOOP_SPECS_DIR"),
     ] = None,
-    task: Annotated[Task, typer.Option(case_sensitive=False, help="what the label is")] = Task.binary,
+    task: Annotated[Task, typer.Option(case_sensitive=False, help="what the label is")] = Task("binary"),
     from_: Annotated[
         Path | None, typer.Option("--from", help="a sample batch (Parquet or CSV) to infer the schema from")
     ] = None,
@@ -409,7 +414,7 @@ def demo(
     from airloop.dev.demo import run_demo
 
     ok = run_demo(project_root(), rows=rows, timeout=timeout)
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(ExitCode.OK if ok else ExitCode.NO)
 
 
 def _is_click(exc: BaseException, name: str) -> bool:
@@ -423,15 +428,15 @@ def main() -> None:
         rc = app(standalone_mode=False)
     except AirloopError as exc:
         typer.echo(f"airloop: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(ExitCode.ERROR)
     except Exception as exc:  # usage errors: typer raises its own vendored copies of click's exceptions
         if _is_click(exc, "ClickException"):
-            exc.show()
-            sys.exit(2)
+            exc.show()  # type: ignore[attr-defined]  # click's ClickException, known by name (vendored copies)
+            sys.exit(ExitCode.ERROR)
         if _is_click(exc, "Abort"):
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
         raise
-    sys.exit(rc if isinstance(rc, int) else 0)
+    sys.exit(rc if isinstance(rc, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":

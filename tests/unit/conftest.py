@@ -141,9 +141,9 @@ def monitored_world(tmp_path_factory, settings_for, fast_spec) -> MonitoredWorld
     """A fraud pipeline's life on a local MLflow store and DVC remote: land, curate, train v1 and gate it (champion),
     land four more batches, check them all for drift (twice), retrain on drift and gate v2.
 
-    test_monitor reads the checks and test_modelops the pages and versions; building it once for both saves a world
-    (two trainings, five drift reports). Read-only, except that a test may move the champion alias (the checks and
-    the captured pages stay as they were).
+    test_monitor reads the checks and test_modelops the pages and versions. They used to build a world each (three
+    trainings and eight drift reports between them); this one is both. Read-only, except that a test may move the
+    champion alias (the checks and the captured pages stay as they were).
     """
     from airloop import steps
     from airloop.contracts import Lineage
