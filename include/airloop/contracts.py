@@ -144,7 +144,7 @@ class FeatureGains:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GateOutcome:
+class GateDecision:
     """The gate's decision on a challenger, with the scores it compared."""
 
     version: str

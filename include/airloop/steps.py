@@ -6,7 +6,6 @@ Inputs and outputs are the records of `airloop.contracts` (URIs, md5s, versions,
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import subprocess
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airloop import uris
 from airloop.contracts import (
     FeatureGains,
-    GateOutcome,
+    GateDecision,
     Lineage,
     PreparedSearch,
     SearchRun,
@@ -409,7 +408,7 @@ def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = Non
     )
 
 
-def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> GateOutcome:
+def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> GateDecision:
     """Rebuild the challenger's exact holdout from its versioned training set, then gate."""
     from airloop.model.gate import gate_and_promote
     from airloop.model.registry import Registry
@@ -417,7 +416,7 @@ def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str)
     holdout = _restored_split(spec, settings, data_md5).holdout
     with champion_lock(settings, spec.name):
         decision = gate_and_promote(Registry.from_settings(settings), spec, version, holdout)
-    return from_xcom(GateOutcome, dataclasses.asdict(decision))
+    return decision
 
 
 def promote(spec_name: str, settings: Settings, version: str, *, actor: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Metadata, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airloop.contracts import GateOutcome, PreparedSearch, Skipped, Trained, TrialJob, TrialResult, from_xcom, to_xcom
+from airloop.contracts import GateDecision, PreparedSearch, Skipped, Trained, TrialJob, TrialResult, from_xcom, to_xcom
 from airloop_airflow.assets import lineage, work_key
 from airloop_airflow.config import spec_named, task_settings
 
@@ -143,7 +143,7 @@ def _announce_task(champion: Asset):
     @task(outlets=[champion])
     def announce(gated: dict[str, Any]):
         """Emit the champion asset (which re-runs scoring) only when the champion changed."""
-        decision = from_xcom(GateOutcome, gated)
+        decision = from_xcom(GateDecision, gated)
         if decision.decision != "promoted":
             raise AirflowSkipException(f"v{decision.version} not promoted: {decision.reason}")
         yield Metadata(champion, {"version": decision.version, "reason": decision.reason})

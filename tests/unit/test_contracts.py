@@ -9,7 +9,7 @@ import pytest
 
 from airloop.contracts import (
     FeatureGains,
-    GateOutcome,
+    GateDecision,
     Lineage,
     PreparedSearch,
     SearchRun,
@@ -60,7 +60,7 @@ RECORDS = [
     FeatureGains(
         version="2", metric="rmse", features={"lucky": {"with": 1.0, "without": 1.0, "gain": 0.0, "adds": False}}
     ),
-    GateOutcome(
+    GateDecision(
         version="2",
         decision="rejected",
         reason="rmse 1.0 vs champion v1 0.9",
@@ -92,7 +92,7 @@ def test_records_are_frozen_and_keyword_only():
     ("cls", "data", "words"),
     [
         (Skipped, {"reason": "x", "skipped": "x"}, "Skipped has no field(s) skipped"),
-        (GateOutcome, {**to_xcom(RECORDS[7]), "decision": "maybe"}, "GateOutcome.decision: 'maybe' is not one of"),
+        (GateDecision, {**to_xcom(RECORDS[7]), "decision": "maybe"}, "GateDecision.decision: 'maybe' is not one of"),
         (SearchRun, {**to_xcom(RUN), "lineage": {"trigger": "sometimes"}}, "SearchRun.lineage.trigger"),
         (PreparedSearch, {"run": to_xcom(RUN), "trials": [[0, {}]]}, "PreparedSearch.trials[0]: expected a mapping"),
     ],

@@ -21,7 +21,7 @@ from sklearn.metrics import f1_score, log_loss, mean_absolute_error, mean_square
 
 from airloop import metrics, steps
 from airloop.catalog import parse_spec
-from airloop.contracts import GateOutcome, Lineage, Trained
+from airloop.contracts import GateDecision, Lineage, Trained
 from airloop.data.ingest import BatchRecord
 from airloop.data.validation import validate_frame
 from airloop.errors import AirloopError, SpecError
@@ -252,7 +252,7 @@ class World:
     validated: list[Any]
     batches: dict[str, BatchRecord]  # steps.process results by role
     trained: list[Trained]
-    gated: list[GateOutcome]
+    gated: list[GateDecision]
     tags: list[dict[str, str]]
     scored: dict[str, pd.DataFrame]  # predictions by role
     drift: dict[str, dict[str, Any]]  # drift checks by role

@@ -34,7 +34,7 @@ import yaml
 
 from airloop import steps
 from airloop.catalog import parse_spec
-from airloop.contracts import GateOutcome, Lineage, Trained
+from airloop.contracts import GateDecision, Lineage, Trained
 from airloop.data import ingest, pii
 from airloop.data.ingest import BatchRecord
 from airloop.data.validation import validate_frame
@@ -155,7 +155,7 @@ class World:
     raw: dict[str, pd.DataFrame]
     batches: dict[str, BatchRecord]
     trained: Trained
-    gated: GateOutcome
+    gated: GateDecision
     scored: list[ScoredBatch]
     log_text: str
     cli_out: str

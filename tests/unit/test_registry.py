@@ -20,12 +20,12 @@ import pytest
 
 from airloop import steps
 from airloop.catalog import parse_spec
-from airloop.contracts import GateOutcome, Lineage, Skipped, Trained
+from airloop.contracts import GateDecision, Lineage, Skipped, Trained, to_xcom
 from airloop.data import ingest
 from airloop.data.datagen import generate
 from airloop.errors import RegistryError
 from airloop.model import training
-from airloop.model.gate import GateDecision, gate_and_promote
+from airloop.model.gate import decision_tags, gate_and_promote
 from airloop.model.registry import Registry, experiment_name
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec
@@ -43,7 +43,7 @@ class Loop:
     settings: Settings
     batches: list[str]  # batch ids, oldest first
     trained: list[Trained]  # steps.train results for v1, v2
-    gated: list[GateOutcome]  # steps.gate results for v1, v2
+    gated: list[GateDecision]  # steps.gate results for v1, v2
     gated_tags: list[dict[str, str]]  # tags of v1, v2 right after their gate (later tests may re-gate)
     after_v1: list[dict[str, Any]]  # describe_models after gating v1
     after_v2: list[dict[str, Any]]  # describe_models after gating v2
@@ -485,7 +485,7 @@ def test_gate_decision_is_frozen_keyword_only_and_tags_as_recorded():
         GateDecision("2", "rejected", "r", "pr_auc", 0.5, "1", 0.25)  # type: ignore[misc]
     with pytest.raises(AttributeError):
         decision.decision = "promoted"  # type: ignore[misc]
-    assert list(decision.to_dict()) == [
+    assert list(to_xcom(decision)) == [
         "version",
         "decision",
         "reason",
@@ -494,7 +494,7 @@ def test_gate_decision_is_frozen_keyword_only_and_tags_as_recorded():
         "champion_version",
         "champion_score",
     ]
-    assert decision.tags() == {
+    assert decision_tags(decision) == {
         "gate.decision": "rejected",
         "gate.reason": "r",
         "gate.metric": "pr_auc",
@@ -502,5 +502,5 @@ def test_gate_decision_is_frozen_keyword_only_and_tags_as_recorded():
         "gate.champion_version": "1",
         "gate.champion_score": "0.250000",
     }
-    first = GateDecision(**{**decision.to_dict(), "champion_version": None, "champion_score": None})
-    assert (first.tags()["gate.champion_version"], first.tags()["gate.champion_score"]) == ("", "")
+    first = GateDecision(**{**to_xcom(decision), "champion_version": None, "champion_score": None})
+    assert (decision_tags(first)["gate.champion_version"], decision_tags(first)["gate.champion_score"]) == ("", "")

@@ -1,8 +1,8 @@
 """The promotion rule: does a challenger replace the champion?
 
-Exports `gate_and_promote` and its result, `GateDecision`. The challenger and the current champion are scored on
-the same holdout by the spec's gate metric; a win must clear `gate.min_improvement`, then governance has its say
-(candidate features must earn their place, no slice of the holdout may fall behind). The decision is recorded on
+Exports `gate_and_promote`; its result is `airloop.contracts.GateDecision`. The challenger and the current
+champion are scored on the same holdout by the spec's gate metric; a win must clear `gate.min_improvement`, then
+governance has its say (candidate features must earn their place, no slice of the holdout may fall behind). The decision is recorded on
 the version (`gate.*` tags) and the aliases move through the `Registry`: `champion` for a promotion,
 `challenger` for a refusal.
 """
@@ -13,9 +13,9 @@ import dataclasses
 import json
 import logging
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from airloop.contracts import GateDecision, GateVerdict
 from airloop.errors import RegistryError
 
 if TYPE_CHECKING:
@@ -27,34 +27,20 @@ if TYPE_CHECKING:
     from airloop.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
-Decision = Literal["promoted", "rejected"]
 _ALREADY = "already champion"
 _TAG_LIMIT = 5000  # characters a model version tag holds
 
 
-@dataclass(frozen=True, kw_only=True)
-class GateDecision:
-    version: str
-    decision: Decision
-    reason: str
-    metric: str
-    challenger_score: float
-    champion_version: str | None
-    champion_score: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def tags(self) -> dict[str, str]:
-        """The decision as the version's `gate.*` tags (Model Ops shows them; empty strings for "none")."""
-        return {
-            "gate.decision": self.decision,
-            "gate.reason": self.reason,
-            "gate.metric": self.metric,
-            "gate.challenger_score": f"{self.challenger_score:.6f}",
-            "gate.champion_version": self.champion_version or "",
-            "gate.champion_score": "" if self.champion_score is None else f"{self.champion_score:.6f}",
-        }
+def decision_tags(decision: GateDecision) -> dict[str, str]:
+    """The decision as the version's `gate.*` tags (Model Ops shows them; empty strings for "none")."""
+    return {
+        "gate.decision": decision.decision,
+        "gate.reason": decision.reason,
+        "gate.metric": decision.metric,
+        "gate.challenger_score": f"{decision.challenger_score:.6f}",
+        "gate.champion_version": decision.champion_version or "",
+        "gate.champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6f}",
+    }
 
 
 def gate_and_promote(
@@ -87,7 +73,7 @@ def gate_and_promote(
         break
     else:
         raise RegistryError(f"{name}: champion kept moving while gating version {version}; not promoted")
-    registry.tag_version(name, version, decision.tags())
+    registry.tag_version(name, version, decision_tags(decision))
     if decision.decision == "promoted":
         registry.move_champion(name, version, reason=f"gate: {decision.reason}", actor=actor)
     else:
@@ -104,7 +90,7 @@ def _metric(spec: PipelineSpec) -> str:
 
 def _decided(
     version: str,
-    decision: Decision,
+    decision: GateVerdict,
     reason: str,
     metric: str,
     challenger_score: float,
