@@ -2,9 +2,9 @@
 
 Exports `gate_and_promote`; its result is `airloop.contracts.GateDecision`. The challenger and the current
 champion are scored on the same holdout by the spec's gate metric; a win must clear `gate.min_improvement`, then
-governance has its say (candidate features must earn their place, no slice of the holdout may fall behind). The decision is recorded on
-the version (`gate.*` tags) and the aliases move through the `Registry`: `champion` for a promotion,
-`challenger` for a refusal.
+governance has its say (candidate features must earn their place, no slice of the holdout may fall behind).
+The decision is recorded on the version (`gate.*` tags) and the aliases move through the `Registry`: `champion`
+for a promotion, `challenger` for a refusal.
 """
 
 from __future__ import annotations
