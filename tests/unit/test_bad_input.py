@@ -426,9 +426,9 @@ def test_drift_with_an_unknown_method_lists_the_known_ones(airloop, tmp_path, ba
         (tmp_path / f"{name}.parquet").write_bytes(batches["good"].data)
     result = airloop("drift", "--reference", "ref.parquet", "--current", "cur.parquet", "--method", "bogus")
     assert result.rc == 2 and "Traceback" not in result.stderr
-    assert "'bogus' is not one of" in result.stderr
-    for known in ("auto", "ks", "wasserstein", "psi", "jensenshannon", "chi2"):
-        assert f"'{known}'" in result.stderr
+    assert "unknown drift method 'bogus'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    known = result.stderr.split("(known: ", 1)[1].rstrip(")\n").split(", ")
+    assert known == ["auto", "chi2", "jensenshannon", "ks", "psi", "wasserstein"]  # the drift registry's, sorted
 
 
 def test_drift_uses_the_specs_method_and_refuses_an_unknown_one(airloop, tmp_path, spec_path, batches):
