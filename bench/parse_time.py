@@ -93,9 +93,10 @@ def sdk_names():
 phase("airflow.sdk lazy names (dag, task, Asset, ...) + pendulum", sdk_names)
 phase("airflow.triggers.base (watcher trigger base class)", lambda: __import__("airflow.triggers.base"))
 phase("import airloop_airflow.factory (rest)", lambda: __import__("airloop_airflow.factory"))
+import airloop_airflow.config as config
 import airloop_airflow.factory as f
 specs = phase("load_specs (airloop.catalog, pydantic models, YAML, features registry)",
-              lambda: __import__("airloop.catalog", fromlist=["load_specs"]).load_specs(f.settings().specs_dir))
+              lambda: __import__("airloop.catalog", fromlist=["load_specs"]).load_specs(config.settings().specs_dir))
 dags = phase("build_dags (every DAG of each spec)", lambda: [f.build_dags(s) for s in specs])
 print(json.dumps(out))
 """

@@ -23,7 +23,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airloop.contracts import from_xcom, to_xcom
 from airloop.naming import RETRAIN_TRIGGERS, AssetKind, DagKind, asset_name, dag_id
-from airloop_airflow.assets import landing_asset, pipeline_asset, trigger_reason
+from airloop_airflow.assets import landing_asset, pipeline_asset
 from airloop_airflow.config import settings, spec_named, task_settings
 from airloop_airflow.monitoring import monitor_tasks
 from airloop_airflow.training import train_gate_announce
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
     from airloop.settings import Settings
     from airloop.spec import PipelineSpec
-
-__all__ = ["build_all", "build_dags", "settings", "trigger_reason"]
 
 log = logging.getLogger(__name__)
 START = pendulum.datetime(2026, 1, 1, tz="UTC")

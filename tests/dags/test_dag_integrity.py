@@ -200,7 +200,8 @@ def test_a_stale_champion_retrains_on_a_daily_check(tmp_path):
     """`training.max_model_age` adds NAME__staleness (@daily), whose task emits `airloop.NAME.stale`; the retrain
     DAG listens to it next to drift and decay, and records the run's trigger as `schedule`."""
     from airloop.catalog import load_spec
-    from airloop_airflow.factory import build_dags, trigger_reason
+    from airloop_airflow.assets import trigger_reason
+    from airloop_airflow.factory import build_dags
 
     data = yaml.safe_load(SPECS[0].read_text())
     name = data["name"]
