@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAMP := $(VENV)/.airloop-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv lock demo down stack-up stack-down check test test-unit test-dags test-integration test-browser browser-deps test-e2e lint typecheck format bench clean
+.PHONY: venv lock up demo down stack-up stack-down check test test-unit test-dags test-integration test-browser browser-deps test-e2e lint typecheck format bench clean
 
 venv: $(STAMP) ## create/update .venv from the pinned requirements (seconds when up to date)
 
@@ -22,6 +22,9 @@ lock: ## re-resolve requirements.txt from requirements.in
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
 	$(UV) pip compile -q requirements.in -o requirements.txt --python-version 3.11
 
+up: venv ## start the embedded stack (Airflow standalone + MLflow; AIRLOOP_SPECS_DIR honoured), no demo loop
+	$(VENV)/bin/airloop stack up
+
 demo: venv ## run the loop on the embedded stack (Airflow standalone + MLflow + local DVC remote)
 	$(VENV)/bin/airloop demo
 
@@ -30,7 +33,7 @@ stack-up: venv ## the production topology natively: Celery + PostgreSQL + Redis,
 
 stack-down: down ## stop what `make stack-up` started
 
-down: ## stop what `make demo` (or `make stack-up`) started
+down: ## stop what `make up`, `make demo` (or `make stack-up`) started
 	@if [ -x $(VENV)/bin/airloop ]; then $(VENV)/bin/airloop stack down; else echo "nothing to stop"; fi
 
 check: venv lint typecheck ## the developer's loop (< 3 min): lint, type check, fast unit tests and DAG integrity

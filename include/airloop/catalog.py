@@ -8,6 +8,7 @@ Keeping the two apart lets the spec model stay at the bottom of the layers while
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,33 @@ def load_spec(path: str | Path) -> PipelineSpec:
     return spec
 
 
+def spec_files(directory: str | Path) -> list[Path]:
+    """The spec files (`*.yaml`, `*.yml`) in a directory, sorted by name."""
+    return [p for p in sorted(Path(directory).glob("*.y*ml")) if re.match(r".*\.ya?ml$", p.name)]
+
+
 def load_specs(directory: str | Path) -> list[PipelineSpec]:
     """All specs in a directory, sorted by name; one bad file fails the whole load loudly."""
-    return [load_spec(p) for p in sorted(Path(directory).glob("*.y*ml")) if re.match(r".*\.ya?ml$", p.name)]
+    return [load_spec(p) for p in spec_files(directory)]
+
+
+@dataclass(frozen=True)
+class SpecLoad:
+    """Every spec file of a directory, read one by one: the good specs, and each bad file's one-line error."""
+
+    specs: dict[Path, PipelineSpec] = field(default_factory=dict)
+    errors: dict[Path, str] = field(default_factory=dict)
+
+
+def load_specs_isolated(directory: str | Path) -> SpecLoad:
+    """Like `load_specs`, but a bad file is recorded, not raised: one user's draft must not hide every pipeline."""
+    out = SpecLoad()
+    for path in spec_files(directory):
+        try:
+            out.specs[path] = load_spec(path)
+        except SpecError as exc:
+            out.errors[path] = str(exc)
+    return out
 
 
 def find_spec(name: str, directory: str | Path) -> PipelineSpec:

@@ -1,7 +1,10 @@
 """The `airloop` command line. An edge: it reads the environment once, builds `Settings`, and calls the library.
 
-User mistakes (bad spec, unreadable file, unknown model) end with one line on stderr and exit 2, never a
-traceback. Every command exits with a code from `ExitCode`, the one table for the whole CLI.
+User mistakes (bad spec, unreadable file, unknown model) end with one line on stderr and exit 2, an unreachable
+service (MLflow down) with one line naming its URI and exit 4, a bug with one line and exit 70; a traceback only
+with `--debug`. Every command exits with a code from `ExitCode`, the one table for the whole CLI.
+
+Long because every command's options live here, each with its `--format table|json` report (until `cli` is split).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from airloop.errors import AirloopError
+from airloop.errors import AirloopError, ServiceUnavailable
 from airloop.metrics import TASKS
 
 app = typer.Typer(
@@ -38,14 +41,37 @@ class ExitCode(IntEnum):
 
     OK = 0  # done: valid data, an identical rebuild, no drift (or drift without --fail-on-drift)
     NO = 1  # the command's question answered no: invalid data, a rebuild that differs, a check that failed
-    ERROR = 2  # an unusable call: bad spec or argument, unreadable file, unknown model, a service that is down
+    ERROR = 2  # an unusable call: bad spec or argument, unreadable file, unknown model or version
     DRIFT = 3  # `drift --fail-on-drift` found dataset drift
+    UNREACHABLE = 4  # a service could not be reached (MLflow down, timeout, HTTP 5xx, login refused): state unknown
+    INTERNAL = 70  # an internal error (a bug): one line, the traceback with --debug
     INTERRUPTED = 130  # Ctrl-C
+
+
+def exit_code_table() -> str:
+    """The exit codes as `airloop --help` lists them (the same lines are in the README's CLI section)."""
+    meaning = {
+        ExitCode.OK: "ok",
+        ExitCode.NO: "a negative result it exists to report (invalid, differs, failed)",
+        ExitCode.ERROR: "bad call or bad input (unknown spec, model or version; unreadable file)",
+        ExitCode.DRIFT: "drift found with --fail-on-drift",
+        ExitCode.UNREACHABLE: "a service unreachable (the message names its URI, credentials masked)",
+        ExitCode.INTERNAL: "an internal error (one line; --debug shows the traceback)",
+        ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    }
+    return "\n".join(f"{int(code):>4}  {text}" for code, text in meaning.items())
+
+
+app.info.help = f"{app.info.help}\n\nExit codes:\n{exit_code_table()}"
+_debug = {"on": False}  # set by --debug: main() then prints the traceback of an internal error
 
 
 class Fmt(StrEnum):
     table = "table"
     json = "json"
+
+
+FormatOption = Annotated[Fmt, typer.Option("--format", help="table for people, json for scripts")]
 
 
 class Drift(StrEnum):
@@ -77,6 +103,30 @@ def _uri(path: Path) -> str:
 def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
     typer.echo(f"airloop: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _report(format: Fmt, payload: Any, text: str) -> None:
+    """A command's result: the JSON shape scripts parse, or the text a person reads."""
+    typer.echo(json.dumps(payload, indent=2, default=str) if format == Fmt.json else text)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import airloop
+
+        typer.echo(f"airloop {airloop.__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_version, help="print the version and exit")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an internal error")] = False,
+) -> None:
+    """Options that come before the command."""
+    _debug["on"] = debug
 
 
 def _spec(name: str):
@@ -114,8 +164,11 @@ def validate(
     file: Annotated[Path, typer.Argument(help="a Parquet or CSV batch; it is only read")],
     pipeline: Annotated[str, typer.Option(help="pipeline whose schema to check against")],
     require_label: Annotated[bool, typer.Option("--require-label", help="the label must be present")] = False,
+    format: FormatOption = Fmt.json,
 ) -> None:
-    """Check a batch against a pipeline's schema. Exit 0 valid, 1 invalid (JSON report on stdout), 2 error.
+    """Check a batch against a pipeline's schema. Exit 0 valid, 1 invalid (the report on stdout), 2 error.
+
+    The report is JSON by default (scripts and CI parse it); `--format table` prints one line per failure.
 
     An invalid batch also gets one line on stderr naming what failed and what the feature DAG will do with it
     (quarantine the bad rows, or reject the whole batch), so a person need not read the JSON to know.
@@ -125,7 +178,8 @@ def validate(
     spec = _spec(pipeline)
     df = read_table(_uri(file))
     report = validate_frame(df, spec, require_label=require_label).report
-    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    failures = [f"  {f.column or '(frame)'}: {f.check} ({f.count} rows)" for f in report.failures]
+    _report(format, report.to_dict(), "\n".join([f"{file}: {report.summary()}", *failures]))
     if not report.valid:
         rejected = rejection_reason(report, spec.schema_.max_invalid_share)
         verdict = (
@@ -135,6 +189,18 @@ def validate(
         )
         typer.echo(f"airloop: {file}: invalid, {verdict}", err=True)
     raise typer.Exit(ExitCode.OK if report.valid else ExitCode.NO)
+
+
+def _drift_source(path: Path):
+    """Parquet is compared a column at a time (memory: one column per side); CSV has to be read whole."""
+    from airloop.data.validation import read_table
+    from airloop.monitor.drift import ParquetColumns
+
+    if path.suffix.lower() == ".csv":
+        return read_table(_uri(path))
+    if path.is_dir():
+        fail(f"{path}: is a directory, not a file")
+    return ParquetColumns(path)
 
 
 @app.command()
@@ -155,26 +221,21 @@ def drift(
     columns: Annotated[
         str | None, typer.Option(help="comma-separated columns to compare (default: all shared)")
     ] = None,
-    format: Annotated[Fmt, typer.Option("--format")] = Fmt.json,
+    format: FormatOption = Fmt.json,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="exit 3 when drift is detected")] = False,
 ) -> None:
-    """Compare two tables column by column; exit 0 (3 with --fail-on-drift and drift), 2 on a bad call or file."""
-    from airloop.data.validation import read_table
-    from airloop.monitor.drift import ParquetColumns, check_method, compare, drift_for_spec
+    """Compare two tables column by column; exit 0 (3 with --fail-on-drift and drift), 2 on a bad call or file.
+
+    JSON is the default output (scripts parse it). Without --pipeline or --columns, columns unique per row on both
+    sides (ids) are skipped and named: in the JSON's `skipped_id_like`, and in a line under the table.
+    """
+    from airloop.monitor.drift import check_method, compare, drift_for_spec, id_like_columns
 
     if method is not None:
         method = method.lower()
         check_method(method)  # unknown: one line naming the registry's statistics, exit 2
 
-    def source(path: Path):
-        # Parquet is compared a column at a time (memory: one column per side); CSV has to be read whole.
-        if path.suffix.lower() == ".csv":
-            return read_table(_uri(path))
-        if path.is_dir():
-            fail(f"{path}: is a directory, not a file")
-        return ParquetColumns(path)
-
-    ref, cur = source(reference), source(current)
+    ref, cur = _drift_source(reference), _drift_source(current)
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if not wanted and not set(ref.columns) & set(cur.columns):
         fail(f"{reference} and {current} share no column")
@@ -187,19 +248,23 @@ def drift(
             overrides["columns"] = wanted
         spec = spec.model_copy(update={"drift": spec.drift.model_copy(update=overrides)})
         report = drift_for_spec(spec, ref, cur)
-    else:
+        payload, note = report.to_dict(), ""
+    else:  # no spec to name the id column: one unique per row on both sides is an id, and left out (said below)
         share = 0.5 if drift_share is None else drift_share
-        report = compare(ref, cur, columns=wanted, method=method or "auto", drift_share=share)
+        ids = [] if wanted else id_like_columns(ref, cur)
+        report = compare(ref, cur, columns=wanted, method=method or "auto", drift_share=share, skip=ids)
+        payload = {**report.to_dict(), "skipped_id_like": ids}
+        note = f"\nskipped id-like columns (unique per row): {', '.join(ids)}" if ids else ""
     if not report.features:
         fail("no column of a kind drift can be measured on (numeric or categorical) is shared by both files")
-    typer.echo(json.dumps(report.to_dict(), indent=2) if format == Fmt.json else report.to_table())
+    _report(format, payload, report.to_table() + note)
     raise typer.Exit(ExitCode.DRIFT if fail_on_drift and report.drift_detected else ExitCode.OK)
 
 
 @app.command()
 def models(
     name: Annotated[str | None, typer.Argument(help="one pipeline (default: all)")] = None,
-    format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+    format: FormatOption = Fmt.table,
 ) -> None:
     """Champion, challenger and every version of each pipeline's model."""
     from airloop.catalog import load_specs
@@ -233,24 +298,44 @@ def models(
 
 
 @app.command()
-def promote(name: str, version: str) -> None:
-    """Make VERSION the champion of NAME by hand (recorded as a manual promotion)."""
+def promote(
+    name: Annotated[str, typer.Argument(help="the pipeline's registered model")],
+    version: Annotated[str, typer.Argument(help="the version number to make champion")],
+    reason: Annotated[str | None, typer.Option(help="why; recorded in the champion history with who did it")] = None,
+    format: FormatOption = Fmt.table,
+) -> None:
+    """Make VERSION the champion of NAME by hand (recorded as a manual promotion, with --reason)."""
     from airloop.steps import promote as do_promote
 
-    previous = do_promote(name, settings(), version, actor=_actor())
-    if previous == version:
-        typer.echo(f"{name}: v{version} is already champion")
-    else:
-        typer.echo(f"{name}: champion v{previous or '-'} → v{version}")
+    previous = do_promote(name, settings(), version, actor=_actor(), reason=reason)
+    moved = previous != version
+    text = f"{name}: champion v{previous or '-'} → v{version}" if moved else f"{name}: v{version} is already champion"
+    payload = {"pipeline": name, "champion": version, "previous": previous, "moved": moved, "reason": reason}
+    _report(format, payload, text)
 
 
 @app.command()
-def rollback(name: str) -> None:
-    """Move NAME's champion back to the version that was champion before it."""
+def rollback(
+    name: Annotated[str, typer.Argument(help="the pipeline's registered model")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask (needed when stdin is not a terminal)")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would move; move nothing")] = False,
+    format: FormatOption = Fmt.table,
+) -> None:
+    """Move NAME's champion back to the version that was champion before it (asks first on a terminal)."""
     from airloop.steps import rollback as do_rollback
 
-    old, new = do_rollback(name, settings(), actor=_actor())
-    typer.echo(f"{name}: champion v{old} → v{new} (rolled back)")
+    s = settings()
+    old, new = do_rollback(name, s, actor=_actor(), dry_run=True)  # what would move; a mistake fails here
+    if not dry_run and not yes:
+        if not sys.stdin.isatty():
+            fail(f"{name}: would move champion v{old} → v{new}; not a terminal, so pass --yes (or --dry-run)")
+        if not typer.confirm(f"{name}: move champion v{old} → v{new}?", default=False):
+            fail("nothing moved", ExitCode.NO)
+    if not dry_run:
+        old, new = do_rollback(name, s, actor=_actor())
+    payload = {"pipeline": name, "previous": old, "champion": new, "dry_run": dry_run}
+    done = "dry run: nothing moved" if dry_run else "rolled back"
+    _report(format, payload, f"{name}: champion v{old} → v{new} ({done})")
 
 
 @app.command()
@@ -261,7 +346,7 @@ def reproduce(
         list[str] | None,
         typer.Option("--set", help="KEY=VALUE: rebuild with this booster parameter instead (repeatable)"),
     ] = None,
-    format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+    format: FormatOption = Fmt.table,
 ) -> None:
     """Rebuild VERSION from its recorded data, spec and params; exit 0 identical, 1 different, 2 error."""
     import dvc  # noqa: F401  # sets its loggers' levels on import: before they are lowered below
@@ -274,7 +359,7 @@ def reproduce(
     for noisy in ("dvc", "dvc_data", "dvc_objects"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     report = rebuild(name, version, settings(), overrides=parse_overrides(set_ or []))
-    typer.echo(json.dumps(report.to_dict(), indent=2, default=str) if format == Fmt.json else report.to_table())
+    _report(format, report.to_dict(), report.to_table())
     raise typer.Exit(ExitCode.OK if report.identical else ExitCode.NO)
 
 
@@ -286,6 +371,7 @@ def _actor() -> str:
 def data_pull(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME@VERSION, e.g. fraud_detection@champion")],
     out: Annotated[Path, typer.Option(help="directory to restore the training data into")],
+    format: FormatOption = Fmt.table,
 ) -> None:
     """Restore the exact bytes a model version was trained on (by the DVC md5 in its lineage)."""
     from airloop.model.registry import Registry
@@ -300,7 +386,8 @@ def data_pull(
     if not md5:
         fail(f"{name} v{mv.version} has no data_md5 lineage tag")
     path = DataVersioner.from_settings(s).restore(md5, out / f"{name}-v{mv.version}-{md5}.parquet")
-    typer.echo(path)
+    payload = {"pipeline": name, "version": str(mv.version), "data_md5": md5, "path": str(path)}
+    _report(format, payload, str(path))
 
 
 @stack_app.command("up")
@@ -314,6 +401,7 @@ def stack_up(
             "AIRLOOP_REDIS_URL)",
         ),
     ] = False,
+    format: FormatOption = Fmt.table,
 ) -> None:
     """Start the embedded stack (Airflow standalone + MLflow), or with --native the production topology."""
     from airloop.dev.localstack import LocalStack
@@ -330,12 +418,12 @@ def stack_up(
     else:
         stack = LocalStack(root)
     info = stack.up(progress=lambda m: typer.echo(m, err=True))
-    typer.echo(json.dumps(info, indent=2))
+    _report(format, info, "\n".join(f"{key}: {value}" for key, value in info.items()))
 
 
 @stack_app.command("down")
 def stack_down() -> None:
-    """Stop what `stack up` (or `make demo`, or `make stack-up`) started."""
+    """Stop what `stack up` (or `make up`, `make demo`, `make stack-up`) started."""
     from airloop.dev.nativestack import stack_for
 
     for line in stack_for(project_root()).down():
@@ -400,9 +488,37 @@ def new(
         id_column=id_column,
     )
     scaffold.write(plan)
+    for warning in plan.warnings:
+        typer.echo(f"airloop: warning: {warning}", err=True)
     pattern = "*.csv" if from_ is not None and from_.suffix.lower() == ".csv" else "*.parquet"
     landing = s.location(f"landing/{name}")
     typer.echo(scaffold.next_steps(plan, name, specs_dir=s.specs_dir, landing=landing, pattern=pattern))
+
+
+@app.command()
+def check(
+    specs_dir: Annotated[
+        Path | None, typer.Option("--specs-dir", help="folder of spec files (default: AIRLOOP_SPECS_DIR's)")
+    ] = None,
+    format: FormatOption = Fmt.table,
+) -> None:
+    """Load every pipeline spec as the DAG factory does, and import its custom feature modules.
+
+    Exits 0 when every spec loads, 1 when any does not (each named with its file and a one-line error), 2 when the
+    folder does not exist. Needs no running service: a CI step for a repository of specs.
+    """
+    from airloop.monitor.speccheck import load_checked
+
+    directory = specs_dir if specs_dir is not None else Path(settings().specs_dir)
+    if not directory.is_dir():
+        fail(f"specs directory {directory} does not exist")
+    result = load_checked(directory, import_features=True)
+    valid = [{"name": spec.name, "file": str(path)} for path, spec in result.specs.items()]
+    invalid = [{"file": str(path), "error": message} for path, message in result.errors.items()]
+    lines = [f"ok       {v['file']}" for v in valid] + [f"invalid  {i['error']}" for i in invalid]
+    summary = f"{len(valid) + len(invalid)} spec file(s) in {directory}: {len(valid)} valid, {len(invalid)} invalid"
+    _report(format, {"specs_dir": str(directory), "valid": valid, "invalid": invalid}, "\n".join([*lines, summary]))
+    raise typer.Exit(ExitCode.NO if invalid else ExitCode.OK)
 
 
 @app.command()
@@ -422,20 +538,54 @@ def _is_click(exc: BaseException, name: str) -> bool:
     return any(k.__name__ == name and "click" in k.__module__ for k in type(exc).__mro__)
 
 
+def _print_traceback(exc: BaseException) -> None:
+    """The traceback (--debug), with passwords in URLs masked: MLflow's own messages quote the tracking URI."""
+    import re
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    typer.echo(re.sub(r"(://[^/\s:@]+:)[^@\s/]+@", r"\1***@", text), err=True, nl=False)
+
+
+def _internal(exc: BaseException) -> NoReturn:
+    """A bug, not a user's mistake: one line (the traceback with --debug), exit 70."""
+    if _debug["on"]:
+        _print_traceback(exc)
+    text = str(exc).strip()
+    what = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    hint = "" if _debug["on"] else "; run with --debug for the traceback"
+    typer.echo(f"airloop: internal error: {what}{hint}", err=True)
+    sys.exit(ExitCode.INTERNAL)
+
+
 def main() -> None:
+    """Run a command and map how it ended onto `ExitCode`: no traceback unless --debug."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _debug["on"] = False
+    # A person is waiting: an MLflow that is down answers exit 4 in seconds, not after MLflow's default ~4 minutes
+    # of retries (the environment still decides; Airflow tasks keep MLflow's defaults and retry on top).
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # each retry's warning; the outcome is ours
     try:
         rc = app(standalone_mode=False)
+    except ServiceUnavailable as exc:
+        if _debug["on"]:  # the service's own error, as it came back (retries, status, body)
+            _print_traceback(exc)
+        typer.echo(f"airloop: {exc}", err=True)
+        sys.exit(ExitCode.UNREACHABLE)
     except AirloopError as exc:
         typer.echo(f"airloop: {exc}", err=True)
         sys.exit(ExitCode.ERROR)
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:  # usage errors: typer raises its own vendored copies of click's exceptions
         if _is_click(exc, "ClickException"):
             exc.show()  # type: ignore[attr-defined]  # click's ClickException, known by name (vendored copies)
             sys.exit(ExitCode.ERROR)
         if _is_click(exc, "Abort"):
             sys.exit(ExitCode.INTERRUPTED)
-        raise
+        _internal(exc)
     sys.exit(rc if isinstance(rc, int) else ExitCode.OK)
 
 

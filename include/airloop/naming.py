@@ -52,6 +52,16 @@ def dag_id(pipeline: str, kind: DagKind | str) -> str:
     return f"{pipeline}{DAG_SEPARATOR}{DagKind(kind).value}"
 
 
+# The one DAG a spec file that fails to load becomes in place of its own (`churn__invalid_spec`): not a `DagKind`,
+# because a valid spec never has it and whatever lists a pipeline's DAGs by kind (Model Ops, the demo) must not.
+INVALID_SPEC = "invalid_spec"
+
+
+def invalid_spec_dag_id(pipeline: str) -> str:
+    """`churn__invalid_spec`: where a broken spec file shows itself in the Airflow UI."""
+    return f"{pipeline}{DAG_SEPARATOR}{INVALID_SPEC}"
+
+
 def dag_ids(pipeline: str, kinds: tuple[DagKind, ...] = tuple(DagKind)) -> dict[DagKind, str]:
     return {kind: dag_id(pipeline, kind) for kind in kinds}
 

@@ -97,9 +97,9 @@ def train(
 ) -> Trained | Skipped:
     """Assemble + version the training set, fit, log and register one model version.
 
-    Returns `Skipped` instead of training when there is nothing to learn: the training window is the one the
-    newest version was trained on (e.g. a batch sent only for scoring), or new data arrived while a champion
-    exists and the spec leaves retraining to drift. A manual run always trains.
+    Returns `Skipped` instead of training when there is nothing to learn: fewer labelled rows than `min_rows`, the
+    training window is the one the newest version was trained on (e.g. a batch sent only for scoring), or new data
+    arrived while a champion exists and the spec leaves retraining to drift. Else a manual run always trains.
 
     `run_key` names the orchestrator's unit of work (Airflow: dag id / run id / task id, the same for every try).
     A try that finds a version already registered under its key returns that version instead of training again,
@@ -163,6 +163,9 @@ def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any]
     from airloop.model import training
     from airloop.model.registry import CHAMPION, Registry
 
+    window = training.training_window(spec, records)
+    if (rows := sum(r.n_valid for r in window)) < spec.training.min_rows:  # expected early on: a skip, not a failure
+        return Skipped(reason=f"{rows} labelled rows, fewer than training.min_rows ({spec.training.min_rows})")
     registry = Registry.from_settings(settings)
     if trigger == "new_data" and not spec.training.retrain_on_new_data:
         champion = registry.version_tags(spec.name, CHAMPION)
@@ -172,9 +175,8 @@ def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any]
                 "retraining is drift-driven"
             )
     if trigger != "manual":
-        window = ",".join(r.batch_id for r in training.training_window(spec, records))
         newest = registry.latest_version_tags(spec.name)
-        if window and newest.get("training_batches") == window:
+        if newest.get("training_batches") == ",".join(r.batch_id for r in window):
             return Skipped(reason=f"no new labelled batch since v{newest['version']}: nothing new to learn")
     return None
 
@@ -419,20 +421,20 @@ def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str)
     return decision
 
 
-def promote(spec_name: str, settings: Settings, version: str, *, actor: str) -> str | None:
+def promote(spec_name: str, settings: Settings, version: str, *, actor: str, reason: str | None = None) -> str | None:
     """Make `version` champion by hand, under the champion lock. Returns the previous champion."""
     from airloop.model.registry import Registry
 
     with champion_lock(settings, spec_name):
-        return Registry.from_settings(settings).promote(spec_name, version, actor=actor)
+        return Registry.from_settings(settings).promote(spec_name, version, actor=actor, reason=reason)
 
 
-def rollback(spec_name: str, settings: Settings, *, actor: str) -> tuple[str, str]:
-    """Move the champion back to the one before it, under the champion lock. Returns (from, to)."""
+def rollback(spec_name: str, settings: Settings, *, actor: str, dry_run: bool = False) -> tuple[str, str]:
+    """Move the champion back to the one before it (not with `dry_run`), under the champion lock. Returns (from, to)."""
     from airloop.model.registry import Registry
 
     with champion_lock(settings, spec_name):
-        return Registry.from_settings(settings).rollback(spec_name, actor=actor)
+        return Registry.from_settings(settings).rollback(spec_name, actor=actor, dry_run=dry_run)
 
 
 def score(spec: PipelineSpec, settings: Settings) -> list[ScoredBatch]:

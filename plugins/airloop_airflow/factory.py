@@ -14,15 +14,16 @@ DAG file is parsed. Only URIs, md5s and versions travel through XCom, as `airloo
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import Metadata, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airloop.contracts import from_xcom, to_xcom
-from airloop.naming import RETRAIN_TRIGGERS, AssetKind, DagKind, asset_name, dag_id
+from airloop.naming import INVALID_SPEC, RETRAIN_TRIGGERS, AssetKind, DagKind, asset_name, dag_id, invalid_spec_dag_id
 from airloop_airflow.assets import landing_asset, pipeline_asset
 from airloop_airflow.config import settings, spec_named, task_settings
 from airloop_airflow.monitoring import monitor_tasks
@@ -148,6 +149,8 @@ def score_dag(spec: PipelineSpec, features: Asset, champion: Asset) -> DAG:
             from airloop import steps
 
             scored = steps.score(spec_named(name), task_settings())
+            if not scored:  # an expected state (no champion yet, or every batch scored): a skip, not a red run
+                raise AirflowSkipException("nothing to score: no champion yet, or every curated batch is scored")
             log.info("scored %d batch(es): %s", len(scored), [s.uri for s in scored])
             return [to_xcom(s) for s in scored]
 
@@ -240,11 +243,54 @@ def build_dags(spec: PipelineSpec) -> dict[str, DAG]:
     return {d.dag_id: d for d in dags}
 
 
-def build_all(specs_dir: str | None = None) -> dict[str, DAG]:
-    """DAGs for every spec in the specs directory. A broken spec fails loudly (an import error in the UI)."""
-    from airloop.catalog import load_specs
+def invalid_spec_dag(stem: str, message: str) -> DAG:
+    """A spec file that does not load, as one DAG whose only task fails with the file's one-line error.
 
+    Runs once (and unpaused) so the failure is red in the UI; the task fails without retrying, since only an edit
+    of the file can fix it. Fixing the file removes this DAG and brings the pipeline's own DAGs back.
+    """
+    pipeline = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
+
+    @dag(
+        dag_id=invalid_spec_dag_id(pipeline),
+        schedule="@once",
+        start_date=START,
+        catchup=False,
+        is_paused_upon_creation=False,
+        default_args={"retries": 0, "owner": "airloop"},
+        tags=["airloop", f"pipeline:{pipeline}", INVALID_SPEC],
+        doc_md=f"The spec file of **{pipeline}** does not load, so its DAGs are not built:\n\n    {message}",
+    )
+    def invalid_spec():
+        @task
+        def report_invalid_spec():
+            """Fail with the spec's error: file and field (`airloop check` prints the same)."""
+            raise AirflowFailException(message)
+
+        report_invalid_spec()
+
+    return invalid_spec()
+
+
+def build_all(specs_dir: str | None = None) -> dict[str, DAG]:
+    """DAGs for every spec in the specs directory, spec by spec.
+
+    A spec that fails to load or to build becomes one failing `<name>__invalid_spec` DAG; every other spec's DAGs
+    are built as usual, so one user's broken draft never hides the other pipelines.
+    """
+    from airloop.monitor.speccheck import load_checked
+
+    loaded = load_checked(specs_dir or settings().specs_dir)
+    broken = {path.stem: message for path, message in loaded.errors.items()}
     out: dict[str, DAG] = {}
-    for spec in load_specs(specs_dir or settings().specs_dir):
-        out.update(build_dags(spec))
+    for path, spec in loaded.specs.items():
+        try:
+            out.update(build_dags(spec))
+        except Exception as exc:  # one spec's DAGs failing to build must not take the others down
+            log.exception("spec %s: its DAGs failed to build", path)
+            broken[path.stem] = f"{path}: its DAGs failed to build: {type(exc).__name__}: {exc}"
+    for stem, message in broken.items():
+        log.error("spec file not loaded, its DAGs are not built: %s", message)
+        invalid = invalid_spec_dag(stem, message)
+        out[invalid.dag_id] = invalid
     return out

@@ -122,20 +122,22 @@ def test_task_graph(dagbag):
         ]
 
 
-def test_broken_spec_is_an_import_error_naming_the_field(tmp_path):
-    """A bad spec must surface as a DAG import error that names the file and field, not a silent skip."""
+def test_broken_spec_is_one_failing_dag_naming_the_field(tmp_path):
+    """A bad spec surfaces as its own failing `<name>__invalid_spec` DAG naming file and field, not a silent skip
+    (nor an import error that hides every other pipeline: see test_spec_isolation)."""
     spec = yaml.safe_load(SPECS[0].read_text())
     spec["model"]["device"] = "tpu"
     (tmp_path / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
     code = (
         "from airflow.dag_processing.dagbag import DagBag; import sys; "
         f"b = DagBag(dag_folder={str(ROOT / 'dags')!r}); "
-        "print('\\n'.join(b.import_errors.values()))"
+        "print(sorted(b.dag_ids), b.import_errors, b.dags[sys.argv[1]].doc_md)"
     )
     env = {**__import__("os").environ, "AIRLOOP_SPECS_DIR": str(tmp_path), "PYTHONPATH": str(ROOT / "plugins")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
-    assert "model.device" in out.stdout, out.stdout + out.stderr
-    assert f"{spec['name']}.yaml" in out.stdout
+    invalid = f"{spec['name']}__invalid_spec"
+    out = subprocess.run([sys.executable, "-c", code, invalid], env=env, capture_output=True, text=True, timeout=180)
+    assert f"[{invalid!r}] {{}}" in out.stdout, out.stdout + out.stderr
+    assert "model.device" in out.stdout and f"{spec['name']}.yaml" in out.stdout
 
 
 def test_training_queue_routes_only_training(tmp_path):

@@ -253,3 +253,140 @@ def test_models_json_on_an_empty_store(tmp_path, env_for):
         {"pipeline": name, "champion": None, "challenger": None, "versions": []} for name in shipped
     ]
     assert (tmp_path / "mlflow.db").is_file()  # the environment's store, not the checkout's .run/
+
+
+def test_version(cli_main, tmp_path):
+    from airloop import __version__
+
+    result = cli_main(tmp_path, "--version")
+    assert (result.rc, result.stdout) == (0, f"airloop {__version__}\n")
+
+
+@pytest.mark.slow
+def test_validate_table_format_names_each_failure(files, cli_main):
+    result = cli_main(files.root, "validate", "bad.parquet", "--pipeline", NAME, "--format", "table")
+    assert result.rc == 1, result
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("bad.parquet: 3 of 300 rows invalid: ")
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == ["amount", "country", "transaction_id"]
+
+
+# --------------------------------------------------------------------------- promote --reason, rollback --yes/--dry-run
+
+
+@pytest.fixture
+def three_versions(tmp_path, env_for, monkeypatch):
+    """A registered fraud_detection model with three versions (no training: the alias moves are what is tested)."""
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    client = MlflowClient(
+        tracking_uri=env_for(tmp_path)["MLFLOW_TRACKING_URI"], registry_uri=env_for(tmp_path)["MLFLOW_TRACKING_URI"]
+    )
+    client.create_registered_model(NAME)
+    for _ in range(3):
+        client.create_model_version(NAME, (tmp_path / "model").as_uri())
+    return client
+
+
+def _champion(client) -> str:
+    return str(client.get_model_version_by_alias(NAME, "champion").version)
+
+
+def _history(client) -> list[dict]:
+    return json.loads(client.get_registered_model(NAME).tags["champion_history"])
+
+
+@pytest.mark.slow
+def test_promote_records_the_reason_and_reports_json(three_versions, cli_main, tmp_path):
+    first = cli_main(tmp_path, "promote", NAME, "1", "--format", "json")
+    assert first.rc == 0, first
+    assert json.loads(first.stdout) == {
+        "pipeline": NAME,
+        "champion": "1",
+        "previous": None,
+        "moved": True,
+        "reason": None,
+    }
+    second = cli_main(tmp_path, "promote", NAME, "2", "--reason", "hotfix for the EU batch")
+    assert (second.rc, second.stdout.strip()) == (0, f"{NAME}: champion v1 → v2")
+    entry = _history(three_versions)[-1]
+    assert (entry["version"], entry["previous"]) == ("2", "1")
+    assert entry["reason"] == "manual promote: hotfix for the EU batch"
+    assert entry["actor"].startswith("cli:")
+    again = cli_main(tmp_path, "promote", NAME, "2", "--format", "json")
+    assert json.loads(again.stdout)["moved"] is False
+
+
+@pytest.mark.slow
+def test_rollback_asks_refuses_off_a_terminal_and_dry_runs(three_versions, cli_main, tmp_path):
+    for version in ("1", "2"):
+        assert cli_main(tmp_path, "promote", NAME, version).rc == 0
+    moves = len(_history(three_versions))
+
+    refused = cli_main(tmp_path, "rollback", NAME)  # pytest's stdin is not a terminal
+    assert refused.rc == 2 and refused.stdout == ""
+    assert "--yes" in refused.stderr and "v2 → v1" in refused.stderr
+    dry = cli_main(tmp_path, "rollback", NAME, "--dry-run", "--format", "json")
+    assert dry.rc == 0, dry
+    assert json.loads(dry.stdout) == {"pipeline": NAME, "previous": "2", "champion": "1", "dry_run": True}
+    assert (_champion(three_versions), len(_history(three_versions))) == ("2", moves)  # nothing moved
+
+    done = cli_main(tmp_path, "rollback", NAME, "--yes", "--format", "json")
+    assert done.rc == 0, done
+    assert json.loads(done.stdout) == {"pipeline": NAME, "previous": "2", "champion": "1", "dry_run": False}
+    assert _champion(three_versions) == "1"
+    assert _history(three_versions)[-1]["reason"] == "rollback from v2"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("answer", "champion", "rc"), [("y\n", "1", 0), ("n\n", "2", 1)])
+def test_rollback_on_a_terminal_asks_first(three_versions, cli_main, tmp_path, monkeypatch, answer, champion, rc):
+    import io
+
+    for version in ("1", "2"):
+        assert cli_main(tmp_path, "promote", NAME, version).rc == 0
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(answer))
+    result = cli_main(tmp_path, "rollback", NAME)
+    assert result.rc == rc, result
+    assert f"{NAME}: move champion v2 → v1?" in result.stdout
+    assert _champion(three_versions) == champion
+
+
+# ------------------------------------------------------------------------------------------------ the local stack
+
+
+def test_local_stack_builds_dags_from_airloop_specs_dir(tmp_path, monkeypatch):
+    from airloop.dev.localstack import LocalStack
+
+    specs = tmp_path / "my-specs"
+    monkeypatch.setenv("AIRLOOP_SPECS_DIR", str(specs))
+    stack = LocalStack(ROOT, tmp_path / "run")
+    ports = stack._ports()
+    assert stack.client_env()["AIRLOOP_SPECS_DIR"] == str(specs)  # what the CLI of this stack reads
+    assert stack.airflow_env(ports)["AIRLOOP_SPECS_DIR"] == str(specs)  # what the DAG factory reads
+    assert LocalStack(ROOT, tmp_path / "run", specs_dir=tmp_path / "given").specs_dir == tmp_path / "given"
+    monkeypatch.delenv("AIRLOOP_SPECS_DIR")
+    assert LocalStack(ROOT, tmp_path / "run").specs_dir == ROOT / "include" / "pipelines"
+
+
+def test_local_stack_urls_are_its_real_ports(tmp_path):
+    from airloop.dev.localstack import LocalStack
+
+    stack = LocalStack(ROOT, tmp_path / "run")
+    stack._save({"ports": {"airflow": 18080, "mlflow": 15000, "worker_logs": 1, "trigger_logs": 2}})
+    info = stack.info()
+    assert (info["airflow_url"], info["mlflow_url"]) == ("http://127.0.0.1:18080", "http://127.0.0.1:15000")
+    assert stack.client_env()["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:15000"
+
+
+def test_make_up_starts_the_stack_without_the_demo():
+    dry = subprocess.run(["make", "-n", "up"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    commands = [line for line in dry.stdout.splitlines() if "airloop" in line]
+    assert commands[-1].endswith("bin/airloop stack up") and not any("demo" in c for c in commands)

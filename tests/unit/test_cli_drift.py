@@ -110,3 +110,25 @@ def test_bad_calls_exit_2_with_one_message(run, files, tmp_path, args, message):
     assert result.rc == 2, result
     assert "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+def test_without_a_pipeline_id_like_columns_are_skipped_and_named(run, files):
+    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]))
+    assert result.rc == 0, result
+    body = json.loads(result.stdout)
+    assert set(body) == {*KEYS, "skipped_id_like"}
+    assert body["skipped_id_like"] == ["transaction_id"]  # unique per row on both sides
+    assert "transaction_id" not in body["features"] and "amount" in body["features"]
+    table = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--format", "table")
+    assert table.stdout.rstrip().splitlines()[-1] == "skipped id-like columns (unique per row): transaction_id"
+    asked = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--columns", "transaction_id")
+    assert json.loads(asked.stdout)["skipped_id_like"] == []  # named in --columns: compared as asked
+    assert "transaction_id" in json.loads(asked.stdout)["features"]
+
+
+def test_id_like_columns_are_unique_int_or_text_on_both_sides():
+    from airloop.monitor.drift import id_like_columns
+
+    ref = pd.DataFrame({"row": [1, 2, 3], "code": ["a", "b", "c"], "x": [0.1, 0.2, 0.3], "cat": ["a", "a", "b"]})
+    cur = pd.DataFrame({"row": [4, 5, 6], "code": ["a", "a", "c"], "x": [0.4, 0.5, 0.6], "cat": ["b", "c", "d"]})
+    assert id_like_columns(ref, cur) == ["row"]  # code repeats in cur, x is a float, cat repeats in ref

@@ -23,7 +23,7 @@ from airloop.catalog import parse_spec
 from airloop.contracts import GateDecision, Lineage, Skipped, Trained, to_xcom
 from airloop.data import ingest
 from airloop.data.datagen import generate
-from airloop.errors import RegistryError
+from airloop.errors import RegistryError, ServiceUnavailable
 from airloop.model import training
 from airloop.model.gate import decision_tags, gate_and_promote
 from airloop.model.registry import Registry, experiment_name
@@ -350,10 +350,11 @@ def test_resolve_names_what_is_unknown(state, cwd, name, which):
 
 
 def test_resolve_tells_an_unreadable_registry_from_a_missing_version(tmp_path):
-    """A store that cannot be opened is not "no such version": the message says MLflow could not be read."""
+    """A store that cannot be opened is not "no such version": MLflow is unreachable, and the message names it."""
     (tmp_path / "a-file").write_text("")  # where the store's directory would have to be
-    models = Registry(f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}")
-    with pytest.raises(RegistryError, match=f"^cannot read model '{NAME}' v1 from MLflow: ") as err:
+    uri = f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}"
+    models = Registry(uri)
+    with pytest.raises(ServiceUnavailable, match=f"^the model registry \\(MLflow\\) is unreachable at {uri}: ") as err:
         models.resolve(NAME, "1")
     assert len(str(err.value).splitlines()) == 1
 
@@ -421,6 +422,16 @@ def test_cli_data_pull_restores_the_training_bytes(state, cli_main, tmp_path, wh
     path = Path(result.stdout.strip())
     assert path == tmp_path / f"{NAME}-v{version}-{md5}.parquet"
     assert hashlib.md5(path.read_bytes()).hexdigest() == md5
+
+
+@pytest.mark.slow
+def test_cli_data_pull_json_names_version_md5_and_path(state, cli_main, tmp_path):
+    version = _champion(state)
+    md5 = _tags(state, version)["data_md5"]
+    result = cli_main(state.root, "data", "pull", f"{NAME}@champion", "--out", str(tmp_path), "--format", "json")
+    assert result.rc == 0, result
+    path = str(tmp_path / f"{NAME}-v{version}-{md5}.parquet")
+    assert json.loads(result.stdout) == {"pipeline": NAME, "version": version, "data_md5": md5, "path": path}
 
 
 @pytest.mark.slow

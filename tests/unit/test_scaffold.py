@@ -230,13 +230,50 @@ def test_infer_schema_roles_by_name_and_explicit_columns():
 def test_infer_schema_category_only_for_few_repeated_values():
     n = 60
     df = sample(n).assign(
-        city=[f"city{i % 25}" for i in range(n)],  # 25 distinct > CATEGORY_MAX: free text
+        survey=[f"Q{i % 25:02d}" for i in range(n)],  # 25 survey codes: ≤ 50 distinct, repeated: a category
+        city=[f"city{i % 40}" for i in range(n)],  # 40 distinct in 60 rows: most seen once, free text
         size=["s", "m", "l"] * (n // 3),
     )
-    cols = {c.name: c for c in infer_schema(df, label="churned").columns}
+    inferred = infer_schema(df, label="churned")
+    cols = {c.name: c for c in inferred.columns}
+    assert cols["survey"].dtype == "category" and cols["survey"].domain == [f"Q{i:02d}" for i in range(25)]
     assert cols["city"].dtype == "string" and cols["city"].domain is None
     assert cols["size"].dtype == "category" and cols["size"].domain == ["l", "m", "s"]
-    assert "city" in infer_schema(df, label="churned").skipped
+    assert set(inferred.skipped) == {"city", "email"}
+    assert "≤ 50 distinct values or ≤ 1% of rows" in inferred.skipped["city"]
+
+
+@pytest.mark.parametrize(("distinct", "dtype"), [(50, "category"), (100, "category"), (101, "string")])
+def test_category_rule_is_50_distinct_values_or_1_percent_of_rows(distinct, dtype):
+    n = 10_000
+    df = pd.DataFrame({"id": range(n), "churned": np.arange(n) % 2, "code": [f"c{i % distinct}" for i in range(n)]})
+    col = next(c for c in infer_schema(df, label="churned").columns if c.name == "code")
+    assert col.dtype == dtype
+
+
+def test_survey_codes_become_a_feature_and_the_rule_is_in_the_spec(tmp_path, cli_main):
+    df = sample(120).assign(answer=[f"A{i % 25}" for i in range(120)])
+    df.to_parquet(tmp_path / "survey.parquet", index=False)
+    result = new(cli_main, tmp_path, "survey", "--from", str(tmp_path / "survey.parquet"), "--label", "churned")
+    assert result.rc == 0, result
+    spec = load_spec(tmp_path / "pipes" / "survey.yaml")
+    assert spec.schema.columns["answer"].dtype == "category"
+    assert next(f for f in spec.features if f.name == "answer").transform == "category_code"  # > 20 values
+    assert next(f for f in spec.features if f.name == "plan").transform == "one_hot"
+    text = (tmp_path / "pipes" / "survey.yaml").read_text()
+    assert "# inferred: text is a category: ≤ 50 distinct values or ≤ 1% of rows" in text
+    assert "# email: no feature: free text or an identifier, not a category" in text
+
+
+@pytest.mark.parametrize(("rows", "warned"), [(120, True), (1000, False)])
+def test_new_warns_when_the_sample_is_smaller_than_min_rows(tmp_path, cli_main, rows, warned):
+    sample(rows).to_parquet(tmp_path / "s.parquet", index=False)
+    result = new(cli_main, tmp_path, "small", "--from", str(tmp_path / "s.parquet"), "--label", "churned")
+    assert result.rc == 0, result
+    assert load_spec(tmp_path / "pipes" / "small.yaml").training.min_rows == 1000
+    warning = f"airloop: warning: the sample has {rows} rows, fewer than training.min_rows (1000)"
+    assert (warning in result.stderr) is warned, result.stderr
+    assert "make up" in result.stdout
 
 
 def test_domain_values_that_yaml_would_misread_are_quoted(tmp_path):

@@ -291,3 +291,46 @@ def test_every_error_is_reported_at_once(spec_dict):
         parse_spec(spec_dict, "s.yaml")
     assert "field 'model.device'" in str(info.value)
     assert "field 'split.valid_fraction'" in str(info.value)
+
+
+def test_load_specs_isolated_keeps_the_good_specs_and_one_line_per_bad_file(tmp_path, spec_dict):
+    """The DAG factory's read: a bad file is recorded with its file and field, the others still load."""
+    from airloop.catalog import load_specs_isolated
+
+    good = _write(tmp_path, spec_dict)
+    spec_dict["name"] = "broken"
+    spec_dict["model"]["device"] = "tpu"
+    broken = _write(tmp_path, spec_dict, name="broken")
+    (tmp_path / "draft.yml").write_text("name: [unclosed\n")
+    loaded = load_specs_isolated(tmp_path)
+    assert [s.name for s in loaded.specs.values()] == ["fraud_detection"] and list(loaded.specs) == [good]
+    assert set(loaded.errors) == {broken, tmp_path / "draft.yml"}
+    assert loaded.errors[broken].startswith(f"{broken}: field 'model.device'")
+    assert "not valid YAML" in loaded.errors[tmp_path / "draft.yml"]
+    assert all("\n" not in message for message in loaded.errors.values())
+
+
+def test_unknown_drift_method_fails_at_load_naming_the_field(tmp_path, spec_dict):
+    """`drift.method` is checked against the drift-statistic registry when specs load, not once a champion exists."""
+    from airloop.monitor.drift import STATISTICS
+    from airloop.monitor.speccheck import load_checked
+
+    _write(tmp_path, spec_dict)
+    spec_dict["name"] = "churn"
+    spec_dict["drift"]["method"] = "kolmogorov"
+    churn = _write(tmp_path, spec_dict, name="churn")
+    checked = load_checked(tmp_path)
+    assert [s.name for s in checked.specs.values()] == ["fraud_detection"]
+    message = checked.errors[churn]
+    assert message.startswith(f"{churn}: field 'drift.method': unknown drift method 'kolmogorov'")
+    assert all(name in message for name in ("auto", *STATISTICS))  # the registry is the one list of names
+
+
+@pytest.mark.parametrize("method", ["auto", "ks", "psi", "wasserstein", "jensenshannon", "chi2"])
+def test_every_registered_drift_method_loads(tmp_path, spec_dict, method):
+    from airloop.monitor.speccheck import load_checked
+
+    spec_dict["drift"]["method"] = method
+    path = _write(tmp_path, spec_dict)
+    checked = load_checked(tmp_path)
+    assert checked.errors == {} and checked.specs[path].drift.method == method

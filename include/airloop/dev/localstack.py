@@ -43,7 +43,8 @@ class LocalStack:
         run_dir: where everything the stack writes goes (default `<root>/.run`).
         admin_all: turn Airflow's login off (throwaway test homes only).
         users: Airflow users and roles (`name:role,…`, simple auth manager); passwords are generated at start.
-        specs_dir: the pipeline specs the DAGs are built from (default `<root>/include/pipelines`).
+        specs_dir: the pipeline specs the DAGs are built from (default: `AIRLOOP_SPECS_DIR` of the environment, as
+            the CLI reads it, else `<root>/include/pipelines`).
     """
 
     topology = "embedded"
@@ -59,7 +60,8 @@ class LocalStack:
         specs_dir: Path | None = None,
     ):
         self.root = Path(root).resolve()
-        self.specs_dir = Path(specs_dir).resolve() if specs_dir else self.root / "include" / "pipelines"
+        specs = specs_dir or os.environ.get("AIRLOOP_SPECS_DIR")  # the folder the CLI reads too
+        self.specs_dir = Path(specs).resolve() if specs else self.root / "include" / "pipelines"
         self.users = users
         self.run = Path(run_dir or self.root / ".run").resolve()
         self.logs = self.run / "logs"

@@ -2,21 +2,24 @@
 params, metrics and model, and the recipe (`airloop/spec.json`, `airloop/params.json`) `airloop reproduce`
 rebuilds it from.
 
-Exports the tag and artifact names (`RECIPE_DIR`, `RUN_KEY`), `lineage_tags` (what a model
-search's parent run carries too), `run_tags`, `version_tags`, `metric_tags` and `log_run`. `Registry` writes with
+Exports the tag and artifact names (`RECIPE_DIR`, `RUN_KEY`), `lineage_tags` (what a model search's parent run
+carries too), `run_tags`, `version_tags`, `metric_tags`, `log_run` and `describe_version`. `Registry` writes with
 these; everything that reads a version's tags reads the names from here.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airloop.metrics import KEY_METRICS  # every task's holdout metrics: a version's `metric.<name>` tags
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
 
     from airloop.model.training import FitResult, TrainingSet
     from airloop.spec import PipelineSpec
@@ -123,3 +126,38 @@ def log_run(
     mlflow.log_dict(spec.model_dump(mode="json", by_alias=True), f"{RECIPE_DIR}/spec.json")
     mlflow.log_dict(fit.params, f"{RECIPE_DIR}/params.json")
     return info.model_uri
+
+
+def describe_version(mv: ModelVersion, aliases: list[str]) -> dict[str, Any]:
+    """One version as Model Ops and `airloop models` show it: its number, aliases and what its tags record."""
+    from airloop.model import feature_gain
+
+    tags = mv.tags or {}
+    return {
+        "version": str(mv.version),
+        "aliases": sorted(aliases),
+        "metrics": metric_tags(tags),
+        "data_md5": tags.get("data_md5"),
+        "trigger": tags.get("trigger"),
+        "gate": tags.get("gate.decision"),
+        "gate_reason": tags.get("gate.reason"),
+        "run_id": mv.run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
+        "airflow_dag_id": tags.get("airflow_dag_id"),
+        "airflow_run_id": tags.get("airflow_run_id"),
+        "drift_batch": tags.get("drift.batch") or tags.get("decay.batch"),
+        "training_batches": tags.get("training_batches"),
+        "device": tags.get("device"),
+        "promoted_by": tags.get("promoted_by"),
+        "search_trials": int(tags["search.trials"]) if "search.trials" in tags else None,
+        "search_best_run_id": tags.get("search.best_run_id"),
+        "slices": _json_tag(tags, "gate.slices"),
+        "feature_gain": feature_gain.from_tags(tags),
+    }
+
+
+def _json_tag(tags: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(tags[key]) if key in tags else None
+    except ValueError:
+        return None

@@ -5,6 +5,9 @@ hook), `LoggedVersion`, and the pure helpers `previous_champion`, `experiment_na
 What a version records (tags, run contents, recipe) is `airloop.model.lineage`; the promotion rule is
 `airloop.model.gate`, which moves the champion through `Registry.move_champion`.
 
+A read that can answer "not there" (None, empty, a `RegistryError`) does so only on MLflow's own "does not exist";
+when MLflow cannot be reached it raises `ServiceUnavailable` (see `airloop.model.mlflow_errors`).
+
 Aliases only (`champion`, `challenger`), never stages. Every move of `champion` appends to the registered model's
 `champion_history` tag, so `rollback` knows where to go back to and the history is auditable. Moves of the
 champion are serialized by the callers (`steps` takes the champion lock around gate, promote and rollback).
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from airloop.errors import RegistryError
 from airloop.model import lineage
 from airloop.model.lineage import RECIPE_DIR, RUN_KEY
+from airloop.model.mlflow_errors import check_reachable, is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,6 +102,21 @@ class Registry:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
 
+    def _unless_missing(self, exc: Exception) -> None:
+        """Return when `exc` is MLflow's "does not exist"; raise `ServiceUnavailable` when MLflow could not answer,
+        and `exc` itself for any other answer."""
+        check_reachable(exc, self.tracking_uri)
+        if not is_missing(exc):
+            raise exc
+
+    def _versions(self, name: str) -> list[ModelVersion]:
+        """Every version of `name` (none for an unknown model: MLflow's search answers with an empty list)."""
+        try:
+            return list(self.client.search_model_versions(f"name='{name}'"))
+        except Exception as exc:
+            check_reachable(exc, self.tracking_uri)
+            raise
+
     # ------------------------------------------------------------------------------------------ logging a version
 
     def log_model_version(
@@ -137,7 +156,8 @@ class Registry:
         c = self.client
         try:
             c.get_registered_model(name)
-        except Exception:
+        except Exception as exc:
+            self._unless_missing(exc)
             c.create_registered_model(name, description=f"airloop pipeline {name}")
         for mv in c.search_model_versions(f"name='{name}' and run_id='{run_id}'"):
             return str(mv.version)
@@ -149,9 +169,9 @@ class Registry:
     def version_for_run_key(self, name: str, run_key: str) -> dict[str, Any] | None:
         """The version an earlier try of the same unit of work registered, as `steps.train` returns it; else None.
 
-        Errors propagate: "MLflow unreachable" must fail the try, never read as "nothing registered yet".
+        "MLflow unreachable" raises `ServiceUnavailable`: it must fail the try, never read as "nothing registered".
         """
-        for mv in self.client.search_model_versions(f"name='{name}'"):
+        for mv in self._versions(name):
             tags = mv.tags or {}
             if tags.get(RUN_KEY) == run_key:
                 batches = [b for b in tags.get("training_batches", "").split(",") if b]
@@ -178,7 +198,8 @@ class Registry:
                 return self.client.get_model_version(name, which)
             return self.client.get_model_version_by_alias(name, which)
         except Exception as exc:
-            if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            check_reachable(exc, self.tracking_uri)
+            if is_missing(exc):
                 raise RegistryError(f"model '{name}' has no version or alias '{which}'") from None
             raise RegistryError(f"cannot read model '{name}' v{which} from MLflow: {first_line(exc)}") from None
 
@@ -188,6 +209,7 @@ class Registry:
         try:
             return self.client.get_run(run_id)
         except Exception as exc:
+            check_reachable(exc, self.tracking_uri)
             raise RegistryError(
                 f"{mv.name} v{mv.version}: cannot read its MLflow run {run_id}: {first_line(exc)}"
             ) from None
@@ -196,7 +218,8 @@ class Registry:
         """The version holding `alias`, or None (no such alias, or no such model)."""
         try:
             return str(self.client.get_model_version_by_alias(name, alias).version)
-        except Exception:
+        except Exception as exc:
+            self._unless_missing(exc)
             return None
 
     def champion_version(self, name: str) -> str | None:
@@ -206,16 +229,14 @@ class Registry:
         """Tags of the version holding `alias` (plus its number under `version`); empty when there is none."""
         try:
             mv = self.client.get_model_version_by_alias(name, alias)
-        except Exception:
+        except Exception as exc:
+            self._unless_missing(exc)
             return {}
         return {**(mv.tags or {}), "version": str(mv.version)}
 
     def latest_version_tags(self, name: str) -> dict[str, str]:
         """Tags of the newest registered version (plus `version`); empty when the model has none."""
-        try:
-            versions = self.client.search_model_versions(f"name='{name}'")
-        except Exception:
-            return {}
+        versions = self._versions(name)
         if not versions:
             return {}
         mv = max(versions, key=lambda m: int(m.version))
@@ -246,6 +267,7 @@ class Registry:
             )
             return local / Model.load(str(local / "MLmodel")).flavors["xgboost"]["data"]
         except Exception as exc:
+            check_reachable(exc, self.tracking_uri)
             raise RegistryError(f"{name} v{version}: cannot download the registered model: {first_line(exc)}") from None
 
     def recipe_files(self, mv: ModelVersion) -> set[str]:
@@ -254,6 +276,7 @@ class Registry:
         try:
             return {Path(a.path).name for a in self.client.list_artifacts(run_id, RECIPE_DIR)}
         except Exception as exc:
+            check_reachable(exc, self.tracking_uri)
             raise RegistryError(
                 f"{mv.name} v{mv.version}: cannot list the artifacts of run {run_id}: {first_line(exc)}"
             ) from None
@@ -267,6 +290,7 @@ class Registry:
             try:
                 path = self.client.download_artifacts(run_id, f"{RECIPE_DIR}/{what}.json", tmp)
             except Exception as exc:
+                check_reachable(exc, self.tracking_uri)
                 raise RegistryError(
                     f"{name} v{version}: no recorded {what}.json on run {run_id} ({first_line(exc)})"
                 ) from None
@@ -312,17 +336,19 @@ class Registry:
         c.set_registered_model_tag(name, "champion_history", json.dumps(history[-_HISTORY_KEPT:]))
         c.set_model_version_tag(name, version, "promoted_by", actor)
 
-    def promote(self, name: str, version: str, *, actor: str = "cli") -> str | None:
-        """Make `version` champion by hand (recorded as a manual decision). Returns the previous champion."""
+    def promote(self, name: str, version: str, *, actor: str = "cli", reason: str | None = None) -> str | None:
+        """Make `version` champion by hand (a manual decision, and `reason` if given). Returns the previous one."""
         version = str(version)
         try:
             self.client.get_model_version(name, version)
-        except Exception:
+        except Exception as exc:
+            self._unless_missing(exc)
             raise RegistryError(f"model '{name}' has no version {version}") from None
         previous = self.champion_version(name)
         if previous == version:
             return previous
-        self.move_champion(name, version, reason="manual promote", actor=actor)
+        why = f"manual promote: {reason}" if reason else "manual promote"
+        self.move_champion(name, version, reason=why, actor=actor)
         self.client.set_model_version_tag(name, version, "trigger_promotion", "manual")
         return previous
 
@@ -331,14 +357,16 @@ class Registry:
         try:
             current = self.champion_version(name)
             return previous_champion(self._history(name), current) if current else None
-        except Exception:  # no such model yet
+        except Exception as exc:
+            self._unless_missing(exc)  # no such model yet
             return None
 
-    def rollback(self, name: str, *, actor: str = "cli") -> tuple[str, str]:
-        """Move `champion` back to the version that held it before the current one. Returns (from, to)."""
+    def rollback(self, name: str, *, actor: str = "cli", dry_run: bool = False) -> tuple[str, str]:
+        """Move `champion` back to the champion before the current one (not with `dry_run`). Returns (from, to)."""
         try:
             self.client.get_registered_model(name)
-        except Exception:
+        except Exception as exc:
+            self._unless_missing(exc)
             raise RegistryError(f"no registered model '{name}'") from None
         current = self.champion_version(name)
         if current is None:
@@ -346,14 +374,16 @@ class Registry:
         previous = previous_champion(self._history(name), current)
         if previous is None:
             raise RegistryError(f"model '{name}': champion v{current} has no earlier champion to roll back to")
-        self.move_champion(name, previous, reason=f"rollback from v{current}", actor=actor)
+        if not dry_run:
+            self.move_champion(name, previous, reason=f"rollback from v{current}", actor=actor)
         return current, previous
 
     def champion_history(self, name: str) -> list[dict[str, Any]]:
         """Every move of the `champion` alias, oldest first: version, previous, reason, actor, at (UTC)."""
         try:
             return self._history(name)
-        except Exception:  # no such model yet
+        except Exception as exc:
+            self._unless_missing(exc)  # no such model yet
             return []
 
     def _history(self, name: str) -> list[dict[str, Any]]:
@@ -371,19 +401,20 @@ class Registry:
         for name in names:
             try:
                 model = self.client.get_registered_model(name)
-            except Exception:
+            except Exception as exc:
+                self._unless_missing(exc)
                 out.append({"pipeline": name, "champion": None, "challenger": None, "versions": []})
                 continue
             by_version: dict[str, list[str]] = {}
             for alias, v in (model.aliases or {}).items():
                 by_version.setdefault(str(v), []).append(alias)
-            found = sorted(self.client.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version))
+            found = sorted(self._versions(name), key=lambda m: int(m.version))
             out.append(
                 {
                     "pipeline": name,
                     "champion": self.alias_version(name, CHAMPION),
                     "challenger": self.alias_version(name, CHALLENGER),
-                    "versions": [_describe_version(mv, by_version.get(str(mv.version), [])) for mv in found],
+                    "versions": [lineage.describe_version(mv, by_version.get(str(mv.version), [])) for mv in found],
                 }
             )
         return out
@@ -402,38 +433,3 @@ def previous_champion(history: list[dict[str, Any]], current: str) -> str | None
         if entry.get("version") == current and not str(entry.get("reason", "")).startswith("rollback"):
             return entry.get("previous")
     return None
-
-
-def _describe_version(mv: ModelVersion, aliases: list[str]) -> dict[str, Any]:
-    """One version as Model Ops and `airloop models` show it."""
-    from airloop.model import feature_gain
-
-    tags = mv.tags or {}
-    return {
-        "version": str(mv.version),
-        "aliases": sorted(aliases),
-        "metrics": lineage.metric_tags(tags),
-        "data_md5": tags.get("data_md5"),
-        "trigger": tags.get("trigger"),
-        "gate": tags.get("gate.decision"),
-        "gate_reason": tags.get("gate.reason"),
-        "run_id": mv.run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mv.creation_timestamp / 1000)),
-        "airflow_dag_id": tags.get("airflow_dag_id"),
-        "airflow_run_id": tags.get("airflow_run_id"),
-        "drift_batch": tags.get("drift.batch") or tags.get("decay.batch"),
-        "training_batches": tags.get("training_batches"),
-        "device": tags.get("device"),
-        "promoted_by": tags.get("promoted_by"),
-        "search_trials": int(tags["search.trials"]) if "search.trials" in tags else None,
-        "search_best_run_id": tags.get("search.best_run_id"),
-        "slices": _json_tag(tags, "gate.slices"),
-        "feature_gain": feature_gain.from_tags(tags),
-    }
-
-
-def _json_tag(tags: dict[str, str], key: str) -> Any:
-    try:
-        return json.loads(tags[key]) if key in tags else None
-    except ValueError:
-        return None

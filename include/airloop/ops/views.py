@@ -2,7 +2,8 @@
 
 The Airflow UI plugin renders these dicts as pages and serves them as JSON; both come from here, so the page and
 the API can never disagree. Everything is read from where the loop keeps it — MLflow (versions, aliases, lineage
-tags, the champion's history) and the drift records the monitor writes — nothing is cached or copied.
+tags, the champion's history) and the drift records the monitor writes — nothing is cached or copied. When MLflow
+cannot be reached these raise `ServiceUnavailable` rather than show an empty page: the web app answers 503 with it.
 """
 
 from __future__ import annotations
@@ -90,11 +91,15 @@ def drift_history(spec: PipelineSpec, settings: Settings, limit: int = HISTORY_L
 
 
 def _experiment_id(settings: Settings, pipeline: str) -> str | None:
+    """The pipeline's MLflow experiment (None when it has none); an unreachable MLflow raises `ServiceUnavailable`."""
+    from airloop.model.mlflow_errors import check_reachable
+
+    models = registry.Registry.from_settings(settings)
     try:
-        client = registry.Registry.from_settings(settings).client
-        experiment = client.get_experiment_by_name(registry.experiment_name(pipeline))
-    except Exception:
-        return None
+        experiment = models.client.get_experiment_by_name(registry.experiment_name(pipeline))
+    except Exception as exc:
+        check_reachable(exc, models.tracking_uri)
+        raise
     return experiment.experiment_id if experiment else None
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airloop.errors import AirloopError
+from airloop.errors import AirloopError, ServiceUnavailable
 
 if TYPE_CHECKING:
     from airloop.settings import Settings
@@ -98,6 +98,17 @@ class DataVersioner:
         except Exception as exc:
             raise AirloopError(f"DVC could not version {relative}: {exc}") from exc
 
+    def _fetch(self, repo, stub: Path) -> None:
+        """Fetch a stub's object from the remote. An object the remote lacks is no error here (the caller finds it
+        absent: "not there"); a remote that cannot be reached raises `ServiceUnavailable` ("cannot reach")."""
+        from dvc.exceptions import DownloadError
+
+        try:
+            repo.fetch(targets=[str(stub)])
+        except DownloadError as exc:
+            where = self.remote_options.get("endpointurl") or self.remote
+            raise ServiceUnavailable(f"the DVC remote {self.remote}", where, f"DVC: {exc}") from exc
+
     def restore(self, md5: str, dest: str | Path) -> Path:
         """Bring the exact bytes with this md5 to `dest`, from the local cache or the remote."""
         dest = Path(dest)
@@ -111,7 +122,7 @@ class DataVersioner:
                     stub = stub_dir / f"{md5}.dvc"
                     stub.write_text(f"outs:\n- md5: {md5}\n  hash: md5\n  path: {md5}.bin\n")
                     try:
-                        repo.fetch(targets=[str(stub)])
+                        self._fetch(repo, stub)
                     finally:
                         stub.unlink(missing_ok=True)
                 if not cached.exists():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 if TYPE_CHECKING:
     from airloop.spec import PipelineSpec
@@ -96,6 +96,22 @@ def _may_edit(user: Any, spec: PipelineSpec) -> bool:
     )
 
 
+def _unavailable(request: Request, exc: Exception) -> Response:
+    """MLflow (or the store) could not be reached: a 503 that says so and names the URI, never an empty page
+    that reads as "no models"."""
+    from airloop.errors import ServiceUnavailable
+
+    uri = exc.uri if isinstance(exc, ServiceUnavailable) else "?"
+    service = exc.service if isinstance(exc, ServiceUnavailable) else "a service"
+    message = f"{service} is unreachable ({uri})"
+    log.warning("Model Ops: %s", exc)
+    if "/api/" in request.url.path:
+        return JSONResponse({"detail": message, "reason": str(exc)}, status_code=503)
+    page = _page("unavailable.html", request, message=message, reason=str(exc))
+    page.status_code = 503
+    return page
+
+
 def create_app() -> FastAPI:
     """The app with every route behind Airflow's login: the schema, the JSON API, rollback, the pages."""
     from airflow.api_fastapi.core_api.security import get_user
@@ -117,6 +133,9 @@ def create_app() -> FastAPI:
 
         return get_openapi(title=app.title, version="1", description=app.description, routes=app.routes)
 
+    from airloop.errors import ServiceUnavailable
+
+    app.add_exception_handler(ServiceUnavailable, _unavailable)
     _add_read_api(app)
     _add_rollback(app)
     _add_pages(app)

@@ -18,6 +18,8 @@ from airloop.naming import DagKind, dag_id
 if TYPE_CHECKING:
     import pandas as pd
 
+    from airloop.spec import PipelineSpec
+
 # The DAGs a new spec becomes, as the next steps list them (no staleness DAG: the spec leaves max_model_age out).
 NEW_SPEC_DAGS = (DagKind.FEATURES, DagKind.TRAIN, DagKind.MONITOR, DagKind.RETRAIN, DagKind.SCORE)
 
@@ -30,6 +32,7 @@ class Scaffold:
     module_path: Path
     test_path: Path
     files: dict[Path, str]
+    warnings: tuple[str, ...] = ()  # what the person should know before landing data (the CLI prints them)
 
 
 def plan(
@@ -57,21 +60,27 @@ def plan(
     module_path = spec_dir / f"{module_name(name)}.py"
     test_path = tests_dir / f"test_{module_name(name)}.py"
     text = spec_yaml(name, inferred, task=task, source=source)
-    _check_loads(text, spec_path)
+    min_rows = _check_loads(text, spec_path).training.min_rows
+    warnings: tuple[str, ...] = ()
+    if sample is not None and len(sample) < min_rows:
+        warnings = (
+            f"the sample has {len(sample)} rows, fewer than training.min_rows ({min_rows}): training waits for "
+            f"that many labelled rows; land more, or lower training.min_rows in {spec_path}",
+        )
     files = {
         spec_path: text,
         module_path: features_module(name),
         test_path: features_test(name, spec_path, test_path),
     }
-    return Scaffold(spec_path, module_path, test_path, files)
+    return Scaffold(spec_path, module_path, test_path, files, warnings)
 
 
-def _check_loads(text: str, spec_path: Path) -> None:
+def _check_loads(text: str, spec_path: Path) -> PipelineSpec:
     """The written spec must load: a failure here is a bug in the inference, said plainly rather than written."""
     from airloop.catalog import parse_spec
 
     try:
-        parse_spec(yaml.safe_load(text), str(spec_path))
+        return parse_spec(yaml.safe_load(text), str(spec_path))
     except AirloopError as exc:
         raise ScaffoldError(f"the inferred spec does not load, so nothing was written: {exc}") from None
 
@@ -116,8 +125,8 @@ def next_steps(scaffold: Scaffold, name: str, *, specs_dir: str, landing: str, p
             "next:",
             f"  1. check a batch against the spec: airloop validate --pipeline {name} FILE{where}",
             f"  2. run the tests: pytest {scaffold.test_path}",
-            "  3. start Airflow and MLflow: make demo (or airloop stack up); the DAG factory builds",
-            f"     {dags} from the spec (Airflow UI: http://localhost:8080)",
+            "  3. start Airflow and MLflow: make up (or airloop stack up), which prints the UI's URLs; the DAG",
+            f"     factory builds {dags} from the spec",
             f"  4. drop batches ({pattern}) into {landing}: labelled ones train and are checked for drift,",
             "     unlabelled ones are scored",
         ]

@@ -16,7 +16,12 @@ from airloop.dev.scaffold.rules import ScaffoldError, time_column_required
 if TYPE_CHECKING:
     import pandas as pd
 
-CATEGORY_MAX = 20  # a text column with at most this many distinct values becomes a category with a domain
+# A text column becomes a category (with its values as the domain) when it has at most CATEGORY_MAX distinct values,
+# or at most CATEGORY_SHARE of the sample's rows (a big sample's code lists), and its values repeat (at most half as
+# many distinct values as rows); anything else is free text (or an identifier) that no first feature reads.
+CATEGORY_MAX = 50
+CATEGORY_SHARE = 0.01
+CATEGORY_RULE = f"a category: ≤ {CATEGORY_MAX} distinct values or ≤ {CATEGORY_SHARE:.0%} of rows"
 LABEL_CLASSES_MAX = 100  # a multiclass text label with more distinct values than this is refused
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 ID_NAME = re.compile(r"^(id|.*_id|.*id)$", re.IGNORECASE)
@@ -104,9 +109,16 @@ def _infer_column(s: pd.Series, name: str) -> Column:
     if kind != "text":
         return Column(name, kind, nullable)
     distinct = values.astype(str).unique()
-    if 0 < len(distinct) <= CATEGORY_MAX and len(distinct) <= max(2, len(values) // 2):
-        return Column(name, "category", nullable, domain=sorted(str(v) for v in distinct))
-    return Column(name, "string", nullable, note=f"{len(distinct)} distinct values in the sample")
+    n = len(distinct)
+    if is_category(n, len(values)):
+        return Column(name, "category", nullable, domain=sorted(str(v) for v in distinct), note=f"{n} distinct values")
+    return Column(name, "string", nullable, note=f"{n} distinct values in the sample: too many for {CATEGORY_RULE}")
+
+
+def is_category(distinct: int, rows: int) -> bool:
+    """The categorical-code rule (CATEGORY_MAX, CATEGORY_SHARE): few distinct values, each seen more than once."""
+    few = distinct <= max(CATEGORY_MAX, int(rows * CATEGORY_SHARE))
+    return 0 < distinct <= max(2, rows // 2) and few
 
 
 def _pick_id(df: pd.DataFrame, given: str | None) -> str:
@@ -222,10 +234,10 @@ def infer_schema(
 ) -> Inferred:
     """Infer a spec's schema from a sample batch (a starting point for a person to review).
 
-    Dtypes map to string/int/float/bool/datetime/category (text with few distinct values is a category whose
-    domain is those values); nullable where the sample has missing values; the id column is unique. Ranges are
-    left out on purpose and only noted in comments. Raises `ScaffoldError` for roles it cannot find or a label
-    the task cannot learn from.
+    Dtypes map to string/int/float/bool/datetime/category (text with few distinct values, by `is_category`, is a
+    category whose domain is those values); nullable where the sample has missing values; the id column is unique.
+    Ranges are left out on purpose and only noted in comments. Raises `ScaffoldError` for roles it cannot find or
+    a label the task cannot learn from.
     """
     if df.empty or not len(df.columns):
         raise ScaffoldError("the sample has no rows or no columns to infer a schema from")
@@ -249,7 +261,7 @@ def infer_schema(
         else:
             col = _infer_column(s, name)
             if col.dtype == "string":
-                skipped[name] = "free text or an identifier (a custom function could use it)"
+                skipped[name] = f"free text or an identifier, not {CATEGORY_RULE} (a custom function could use it)"
             elif col.dtype == "datetime":
                 skipped[name] = "a timestamp: e.g. hour_of_day or day_of_week, if its time of day matters"
         columns.append(col)

@@ -23,9 +23,10 @@ from typing import Any
 
 import yaml
 
-from airloop.dev.scaffold.inference import Column, Inferred, fmt_number
+from airloop.dev.scaffold.inference import CATEGORY_RULE, Column, Inferred, fmt_number
 from airloop.dev.scaffold.rules import task_metric
 
+ONE_HOT_MAX = 20  # a category with more values than this is one integer code, not one column per value
 UNSAFE_NAME = re.compile(r"[\[\]<,]")  # characters XGBoost refuses in feature names (one_hot names carry values)
 NOTE = re.compile(r"^(.*?) *#: (.*)$")
 BLOCK = re.compile(r"^ *# \$\{(\w+)\}$")
@@ -106,7 +107,7 @@ def feature_lines(inferred: Inferred, name: str) -> list[str]:
             lines.append(f"  - {{name: {_y(col.name)}, transform: identity, column: {_y(col.name)}}}")
         elif col.dtype == "category":
             unsafe = any(UNSAFE_NAME.search(v) for v in col.domain or [])
-            transform = "category_code" if unsafe else "one_hot"
+            transform = "category_code" if unsafe or len(col.domain or []) > ONE_HOT_MAX else "one_hot"
             note = "   # values hold [ ] < or ',' which model column names cannot" if unsafe else ""
             lines.append(f"  - {{name: {_y(col.name)}, transform: {transform}, column: {_y(col.name)}}}{note}")
     for column, why in inferred.skipped.items():
@@ -154,7 +155,10 @@ def spec_yaml(name: str, inferred: Inferred, *, task: str = "binary", source: st
     }
     blocks = {
         "time_column": [time_line],
-        "columns": [_column_line(c) for c in inferred.columns],
+        "columns": [
+            *([f"    # inferred: text is {CATEGORY_RULE} (values repeat); other text is a string"] if source else []),
+            *(_column_line(c) for c in inferred.columns),
+        ],
         "features": feature_lines(inferred, name),
     }
     return fill_yaml(template("spec.yaml"), values, blocks)

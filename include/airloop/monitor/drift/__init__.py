@@ -50,6 +50,7 @@ __all__ = [
     "compare",
     "drift_for_spec",
     "get_statistic",
+    "id_like_columns",
     "register",
 ]
 
@@ -68,6 +69,7 @@ def compare(
     method: str = "auto",
     drift_share: float = 0.5,
     thresholds: Mapping[str, float] | None = None,
+    skip: Iterable[str] = (),
 ) -> DriftReport:
     """Measure drift of `current` against `reference`, column by column.
 
@@ -84,6 +86,7 @@ def compare(
         drift_share: Share of drifted columns (0 < share ≤ 1) at which the dataset counts as drifted.
         thresholds: Threshold per statistic name overriding its default, e.g. `{"wasserstein": 0.2}` (tests:
             a p-value in (0, 1); distances: a positive number).
+        skip: Columns left out of the default (`columns=None`) selection, e.g. `id_like_columns(...)`.
 
     Returns:
         The per-column results and the dataset decision.
@@ -101,7 +104,7 @@ def compare(
     kinds = _check_kinds(kinds or {}, reference)
     features = {
         name: _column_drift(name, kind, reference, current, forced, limits)
-        for name, kind in _plan(reference, current, columns, kinds)
+        for name, kind in _plan(reference, current, columns, kinds, set(skip))
     }
     report = DriftReport(features, float(drift_share), len(reference), len(current))
     log.info(
@@ -169,12 +172,18 @@ def _check_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
 
 
 def _plan(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: Iterable[str] | None, kinds: dict[str, str]
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Iterable[str] | None,
+    kinds: dict[str, str],
+    skip: set[str],
 ) -> list[tuple[str, str]]:
     """(column, kind) pairs to compare, in order."""
     if columns is None:
         plan = []
         for name in reference.columns:
+            if name in skip:
+                continue
             if name not in current.columns:
                 log.info("drift: column '%s' is not in the current data; skipped", name)
                 continue
@@ -197,6 +206,29 @@ def _plan(
             )
         plan.append((name, kind))
     return plan
+
+
+def id_like_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    """Shared int or text columns whose values are unique per row on both sides: row ids, not features.
+
+    Every value of an id is new in the current batch, so a drift statistic on it reports "drift" that means nothing;
+    without a spec to name the id column, this is how `airloop drift` recognises one (and says it skipped it).
+    """
+    import pandas as pd
+
+    found = []
+    for name in reference.columns:
+        dtype = reference.dtypes[name]
+        text = pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
+        if name not in current.columns or not (pd.api.types.is_integer_dtype(dtype) or text):
+            continue
+        if all(len(frame) > 1 and _unique_per_row(frame[name]) for frame in (reference, current)):
+            found.append(str(name))
+    return found
+
+
+def _unique_per_row(values: pd.Series) -> bool:
+    return bool(values.notna().all() and values.is_unique)
 
 
 def drift_for_spec(spec: PipelineSpec, reference_df: pd.DataFrame, current_df: pd.DataFrame) -> DriftReport:

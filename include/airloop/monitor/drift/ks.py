@@ -11,7 +11,6 @@ Default threshold 0.05 on the p-value: drift when p < 0.05.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from airloop.monitor.drift.columns import merged_ecdf
 from airloop.monitor.drift.registry import Statistic, register
@@ -21,6 +20,8 @@ EXACT_MAX_N = 10_000  # scipy's MAX_AUTO_N: at or below it `ks_2samp` uses the e
 
 def _ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float | None]:
     """Kolmogorov–Smirnov statistic and two-sided p-value."""
+    from scipy import stats  # late: spec checks load this at DAG parse; no scipy there
+
     values, ref_cdf, cur_cdf = merged_ecdf(reference, current)
     # Only the last of a run of equal values has both CDFs complete (scipy's `side="right"`).
     last = np.append(values[1:] != values[:-1], True)

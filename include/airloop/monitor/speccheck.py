@@ -1,0 +1,68 @@
+"""Load-time spec checks above the catalog: drift method names, and (for `airloop check`) custom feature imports.
+
+The catalog checks what a spec references below it (fields, metric/task pairs, feature transforms). The drift
+statistics register themselves in `monitor.drift`, above the catalog, so the drift-method check lives here and asks
+that registry: it stays the one source of truth for the names, and the DAG factory and `airloop check` share this
+module. The statistic modules import scipy only inside their functions, so the check costs the DAG parse numpy and
+pandas, never scipy or xgboost.
+
+Custom feature modules (`module:function`) are imported only on request: `airloop check` (and a user's CI) imports
+them, while the DAG parse does not, so that users' import-time code never runs in Airflow's parsing processes (see
+`airloop.data.features.custom`); a module that fails to import fails that pipeline's tasks, and `airloop check`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airloop.catalog import SpecLoad, load_specs_isolated
+from airloop.errors import AirloopError, SpecError
+
+if TYPE_CHECKING:
+    from airloop.spec import PipelineSpec
+
+
+def check_drift_method(spec: PipelineSpec, source: str) -> None:
+    """Raise SpecError, naming file and field, when `drift.method` is neither `auto` nor a registered statistic."""
+    from airloop.monitor.drift.registry import check_method  # the package import registers every statistic
+
+    try:
+        check_method(spec.drift.method)
+    except SpecError as exc:
+        raise SpecError(f"{source}: field 'drift.method': {exc}") from None
+
+
+def import_feature_modules(spec: PipelineSpec, source: str) -> None:
+    """Import every custom feature function the spec names, as its first task would; errors name file and field."""
+    from airloop.data.features import custom
+
+    for i, feat in enumerate(spec.features):
+        if not custom.is_custom(feat.transform):
+            continue
+        try:
+            custom.output_columns(feat, custom.function_for(feat, spec.name))
+        except AirloopError as exc:
+            raise SpecError(f"{source}: field 'features.{i}' ({feat.name}): {exc}") from None
+
+
+def load_checked(directory: str | Path, *, import_features: bool = False) -> SpecLoad:
+    """Every spec of a directory, each checked on its own: the good ones, and one line per bad file.
+
+    Args:
+        directory: The specs folder.
+        import_features: Also import each spec's custom feature modules (the CLI check; not the DAG parse).
+    """
+    loaded = load_specs_isolated(directory)
+    good: dict[Path, PipelineSpec] = {}
+    errors = dict(loaded.errors)
+    for path, spec in loaded.specs.items():
+        try:
+            check_drift_method(spec, str(path))
+            if import_features:
+                import_feature_modules(spec, str(path))
+        except SpecError as exc:
+            errors[path] = str(exc)
+        else:
+            good[path] = spec
+    return SpecLoad(good, dict(sorted(errors.items())))
