@@ -107,6 +107,17 @@ def test_list_files_of_a_missing_prefix_is_empty(s3_env):
     assert storage.list_files(f"s3://{s3_env['landing']}-no-such-bucket/x") == []
 
 
+def test_a_missing_key_on_a_reachable_s3_is_not_found_never_unavailable(s3_env):
+    """The other half of `ServiceUnavailable` (tests/unit/test_storage.py): a server that answers "no such key"."""
+    missing = f"s3://{s3_env['data']}/no/such/key.bin"
+    assert not storage.exists(missing)
+    assert not storage.exists(f"s3://{s3_env['data']}-no-such-bucket/key.bin")
+    with pytest.raises(FileNotFoundError):
+        storage.read_bytes(missing)
+    with pytest.raises(FileNotFoundError):
+        storage.sha256(missing)
+
+
 # --- freshness: a long-lived process must see what other processes write --------------------------------------
 
 

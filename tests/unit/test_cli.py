@@ -390,3 +390,124 @@ def test_make_up_starts_the_stack_without_the_demo():
     assert dry.returncode == 0, dry.stderr
     commands = [line for line in dry.stdout.splitlines() if "airloop" in line]
     assert commands[-1].endswith("bin/airloop stack up") and not any("demo" in c for c in commands)
+
+
+# ------------------------------------------------------------------------------------------------------ help texts
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command path of the app: (), ("models",), ("data", "pull"), …"""
+    import typer
+
+    from airloop.cli import app
+
+    group = typer.main.get_command(app)
+    out: list[tuple[str, ...]] = [()]
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        out.append((name,))
+        out += [(name, sub) for sub in getattr(command, "commands", {})]
+    return out
+
+
+def _help(cli_main, tmp_path: Path, *path: str) -> str:
+    result = cli_main(tmp_path, *path, "--help")
+    assert result.rc == 0, result
+    return result.stdout
+
+
+def _flat(text: str) -> str:
+    """Help text without its box drawing and line wrapping, to look for whole sentences in it."""
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_every_help_is_complete_and_has_no_type_beside_flags(cli_main, tmp_path, monkeypatch):
+    """No `<bool>` beside a flag (it takes no value), and every option's help sentence shown whole: text in
+    square brackets was once swallowed as rich markup, cutting `drift --method`'s default off."""
+    import typer
+
+    from airloop.cli import app
+
+    monkeypatch.setenv("COLUMNS", "160")
+    group = typer.main.get_command(app)
+    commands = _commands()
+    assert ("data", "pull") in commands and ("reproduce",) in commands and ("demo",) in commands
+    for path in commands:
+        text = _help(cli_main, tmp_path, *path)
+        assert "<bool>" not in text, path
+        command = group
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        for param in command.params:
+            if getattr(param, "help", None):
+                assert _flat(param.help) in _flat(text), (path, param.name)
+    assert "[default: (the spec's drift.method, else auto)]" in _flat(_help(cli_main, tmp_path, "drift"))
+
+
+def test_demo_help_describes_the_round_it_drives(cli_main, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    text = _flat(_help(cli_main, tmp_path, "demo"))
+    for what in ("embedded stack", "clean labelled batch", "drift → retrain → gate", "unlabelled batch", "stack down"):
+        assert what in text, what
+
+
+# ------------------------------------------------------------------------------------ progress: stderr, not stdout
+
+
+@pytest.fixture
+def pullable(tmp_path, env_for, settings_for, monkeypatch) -> str:
+    """A registered version whose `data_md5` is tracked in the DVC remote: what `data pull` restores. Its md5."""
+    from mlflow import MlflowClient
+
+    from airloop.store.versioning import DataVersioner
+
+    monkeypatch.chdir(tmp_path)
+    versioner = DataVersioner.from_settings(settings_for(tmp_path))
+    versioner.path("train.parquet").parent.mkdir(parents=True, exist_ok=True)
+    generate("fraud", rows=50, seed=3, labels=True).to_parquet(versioner.path("train.parquet"), index=False)
+    md5 = versioner.track("train.parquet").md5
+    store = env_for(tmp_path)["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    client.create_registered_model(NAME)
+    client.create_model_version(NAME, (tmp_path / "model").as_uri(), tags={"data_md5": md5})
+    return md5
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_data_pull_shows_its_stages_on_a_terminal_and_stdout_stays_json(
+    pullable, cli_main, tmp_path, monkeypatch, terminal
+):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    out = tmp_path / "restored"
+    result = cli_main(tmp_path, "data", "pull", f"{NAME}@1", "--out", str(out), "--format", "json")
+    assert result.rc == 0, result
+    payload = json.loads(result.stdout)  # nothing but the result on stdout
+    assert payload["data_md5"] == pullable and Path(payload["path"]).is_file()
+    stages = result.stderr.splitlines()
+    if terminal:
+        assert stages == [
+            f"airloop: resolving {NAME} 1 in the model registry",
+            f"airloop: restoring v1's training data (DVC md5 {pullable}) into {out}",
+        ]
+    else:
+        assert stages == []  # a script's stderr carries errors only
+
+
+def test_progress_shows_the_library_stage_messages_only_on_a_terminal(monkeypatch, capsys):
+    """`reproduce`'s stages are INFO messages of `airloop.model.reproduce`/`rebuild`: shown once, on stderr, and the
+    loggers are left as they were."""
+    import logging
+
+    from airloop.cli.app import progress
+
+    stage = logging.getLogger("airloop.model.rebuild")
+    before = (stage.level, stage.propagate, list(stage.handlers))
+    for terminal in (True, False):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda terminal=terminal: terminal)
+        with progress("airloop.model.rebuild") as say:
+            say("resolving x 1")
+            stage.info("rebuilding: training on %d rows", 40)
+        out = capsys.readouterr()
+        assert out.out == ""
+        expected = "airloop: resolving x 1\nairloop: rebuilding: training on 40 rows\n" if terminal else ""
+        assert out.err == expected
+        assert (stage.level, stage.propagate, list(stage.handlers)) == before

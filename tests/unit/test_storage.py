@@ -1,15 +1,22 @@
-"""Local storage: URIs, atomic writes, listings that skip in-progress files, content hashes."""
+"""Local storage: URIs, atomic writes, listings that skip in-progress files, content hashes; and `s3://` that
+cannot be reached (closed port, HTTP 500, 403) raising `ServiceUnavailable` rather than reading as "missing"."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import stat
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
 
 from airloop import uris
+from airloop.errors import ServiceUnavailable
 from airloop.store import storage
 
 pytestmark = pytest.mark.unit
@@ -164,3 +171,117 @@ def test_sha256_is_the_content_hash(tmp_path):
     assert one == hashlib.sha256(data).hexdigest()
     assert storage.sha256(uris.to_uri(tmp_path / "two.bin")) == one
     assert storage.sha256(uris.to_uri(tmp_path / "three.bin")) != one
+
+
+# ------------------------------------------------------------------ s3:// that cannot be reached is not "missing"
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """An S3 endpoint that answers every request with one status and an S3-style XML error."""
+
+    status = 500
+    code = b"InternalError"
+
+    def _answer(self) -> None:
+        body = b'<?xml version="1.0"?><Error><Code>' + self.code + b"</Code><Message>no</Message></Error>"
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_HEAD = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _Answers403(_Answers):
+    status = 403
+    code = b"AccessDenied"
+
+
+def _closed_port_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture(params=["closed-port", "http-500", "http-403"])
+def unreachable(request) -> Iterator[tuple[str, str]]:
+    """(endpoint, expected reason) of an S3 endpoint that gives no usable answer; one attempt, no retries."""
+    if request.param == "closed-port":
+        yield _closed_port_endpoint(), "connection refused"
+        return
+    handler, why = (_Answers, "HTTP 500") if request.param == "http-500" else (_Answers403, "authentication refused")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", why
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _s3_options(endpoint: str) -> dict:
+    """s3fs options for `endpoint` (one filesystem per endpoint: fsspec caches them by options), unsigned: the
+    answer, not the credentials, is under test."""
+    return {
+        "anon": True,
+        "client_kwargs": {"endpoint_url": endpoint},
+        "config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}},
+    }
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda uri, o: storage.exists(uri, o),
+        lambda uri, o: storage.read_bytes(uri, o),
+        lambda uri, o: storage.sha256(uri, o),
+        lambda uri, o: storage.list_files(uri.rsplit("/", 1)[0] + "/", "*", o),
+        lambda uri, o: storage.write_bytes(uri, b"x", o),
+        lambda uri, o: storage.read_parquet(uri, None, o),
+    ],
+    ids=["exists", "read_bytes", "sha256", "list_files", "write_bytes", "read_parquet"],
+)
+def test_an_unreachable_s3_raises_service_unavailable_naming_the_endpoint(call, unreachable):
+    endpoint, why = unreachable
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as caught:
+        call("s3://bucket/zone/batch.parquet", _s3_options(endpoint))
+    assert caught.value.service == "S3"
+    assert caught.value.uri == endpoint
+    assert why in caught.value.reason and "s3://bucket/zone" in caught.value.reason
+    assert time.monotonic() - started < 30
+
+
+def test_unreachable_reason_reads_the_cause_and_leaves_answers_alone():
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    def raised_from(cause: BaseException, exc: BaseException) -> BaseException:
+        exc.__cause__ = cause
+        return exc
+
+    def client_error(status: int, code: str) -> ClientError:
+        response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(response, "GetObject")  # type: ignore[arg-type]
+
+    refused = EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    assert storage.unreachable_reason(raised_from(refused, OSError("wrapped"))) == "connection refused"
+    assert storage.unreachable_reason(raised_from(client_error(503, "SlowDown"), OSError(5, "x"))) == "HTTP 503"
+    assert storage.unreachable_reason(client_error(403, "InvalidAccessKeyId")) == (
+        "authentication refused (InvalidAccessKeyId)"
+    )
+    # Answers: a missing key or bucket, a bad request.
+    assert storage.unreachable_reason(raised_from(client_error(404, "NoSuchKey"), FileNotFoundError("k"))) is None
+    assert storage.unreachable_reason(client_error(400, "InvalidRequest")) is None
+    assert storage.unreachable_reason(ValueError("not a store error")) is None
+
+
+def test_a_missing_local_file_is_still_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        storage.read_bytes(uris.to_uri(tmp_path / "missing.bin"))
+    assert not storage.exists(uris.to_uri(tmp_path / "missing.bin"))

@@ -27,7 +27,7 @@ from airloop.model.registry import Registry
 pytestmark = pytest.mark.unit
 
 NAME = "fraud_detection"
-SECRET = "s3cret-pw"
+PW_IN_URI = "s3cret-pw"
 FAST_FAIL = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
 
@@ -43,7 +43,7 @@ def closed_port_uri() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return f"http://airloop:{SECRET}@127.0.0.1:{port}"
+    return f"http://airloop:{PW_IN_URI}@127.0.0.1:{port}"
 
 
 class _Answers500(BaseHTTPRequestHandler):
@@ -68,7 +68,7 @@ def error_500_uri() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://airloop:{SECRET}@127.0.0.1:{server.server_address[1]}"
+        yield f"http://airloop:{PW_IN_URI}@127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -90,7 +90,7 @@ def down_uri(request, closed_port_uri, error_500_uri) -> str:
 
 
 def _masked(uri: str) -> str:
-    return uri.replace(f":{SECRET}@", ":***@")
+    return uri.replace(f":{PW_IN_URI}@", ":***@")
 
 
 def _run(tmp_path: Path, env_for, monkeypatch, capsys, tracking_uri: str, *args: str) -> tuple[int, str, str]:
@@ -127,7 +127,7 @@ def test_cli_exits_4_naming_the_uri_when_mlflow_is_down(command, down_uri, tmp_p
     assert "Traceback" not in err
     assert line.startswith("airloop: the model registry (MLflow) is unreachable at ")
     assert _masked(down_uri) in line
-    assert SECRET not in err
+    assert PW_IN_URI not in err
     assert line.endswith(("connection refused", "HTTP 500"))
 
 
@@ -187,7 +187,7 @@ def test_every_registry_read_raises_service_unavailable_when_mlflow_is_down(read
     with pytest.raises(ServiceUnavailable) as err:
         read(Registry(down_uri))
     assert err.value.uri == _masked(down_uri)
-    assert SECRET not in str(err.value)
+    assert PW_IN_URI not in str(err.value)
 
 
 def test_registry_reads_answer_not_there_on_a_reachable_store(empty_store_uri):
@@ -201,6 +201,59 @@ def test_registry_reads_answer_not_there_on_a_reachable_store(empty_store_uri):
     assert models.describe_models([NAME]) == [{"pipeline": NAME, "champion": None, "challenger": None, "versions": []}]
     with pytest.raises(RegistryError, match=f"^model '{NAME}' has no version or alias 'champion'$"):
         models.resolve(NAME, "champion")
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda r: r.mark_challenger(NAME, "1"),
+        lambda r: r.move_champion(NAME, "1", reason="test", actor="test"),
+        lambda r: r.tag_version(NAME, "1", {"k": "v"}),
+        lambda r: r.log_metrics("0" * 32, {"m": 1.0}),
+        lambda r: r.load_booster(NAME, "1"),
+    ],
+    ids=["mark_challenger", "move_champion", "tag_version", "log_metrics", "load_booster"],
+)
+def test_every_registry_write_raises_service_unavailable_when_mlflow_is_down(write, down_uri):
+    with pytest.raises(ServiceUnavailable) as err:
+        write(Registry(down_uri))
+    assert err.value.uri == _masked(down_uri)
+
+
+def test_cli_promote_exits_4_when_mlflow_goes_down_before_the_alias_moves(
+    tmp_path, env_for, monkeypatch, capsys, closed_port_uri
+):
+    """The reads answer (the version exists), then the alias move gets no answer: exit 4, not 70 with MLflow's
+    own exception. The failure is the real one a down MLflow raises, replayed at the moment of the write."""
+    from mlflow import MlflowClient
+
+    store = env_for(tmp_path)["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    client.create_registered_model(NAME)
+    client.create_model_version(NAME, (tmp_path / "model").as_uri())
+    with pytest.raises(Exception) as down:
+        Registry(closed_port_uri).client.set_registered_model_alias(NAME, "champion", "1")
+    assert not isinstance(down.value, ServiceUnavailable)  # MLflow's own exception, as a write raises it
+
+    def gone(*_, **__) -> None:
+        raise down.value
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", gone)
+    rc, out, err = _run(tmp_path, env_for, monkeypatch, capsys, store, "promote", NAME, "1")
+    assert rc == 4, err
+    assert err.startswith("airloop: the model registry (MLflow) is unreachable at ") and "connection refused" in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_drift_champion_reference_raises_when_mlflow_is_down_and_is_empty_when_absent(
+    fast_spec, down_uri, empty_store_uri, tmp_path, env_for
+):
+    """The monitor's "is there a champion to compare with?" never reads a down registry as "no champion"."""
+    from airloop.monitor.checks import champion_reference
+
+    with pytest.raises(ServiceUnavailable):
+        champion_reference(fast_spec, _down_settings(tmp_path, env_for, down_uri))
+    assert champion_reference(fast_spec, _down_settings(tmp_path, env_for, empty_store_uri)) == {}
 
 
 # ------------------------------------------------------------------------------------- the training skip decision
@@ -366,7 +419,7 @@ def test_dvc_restore_tells_an_unreachable_remote_from_a_missing_object(tmp_path,
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     md5 = "0123456789abcdef0123456789abcdef"
-    endpoint = closed_port_uri.replace(f"airloop:{SECRET}@", "")
+    endpoint = closed_port_uri.replace(f"airloop:{PW_IN_URI}@", "")
     down = DataVersioner(tmp_path / "ws-down", "s3://bucket/prefix", {"endpointurl": endpoint})
     with pytest.raises(ServiceUnavailable, match=f"^the DVC remote s3://bucket/prefix is unreachable at {endpoint}: "):
         down.restore(md5, tmp_path / "out.parquet")
@@ -384,5 +437,5 @@ def test_debug_shows_the_traceback_of_an_unreachable_mlflow_with_the_password_ma
     assert rc == 4
     assert "Traceback (most recent call last)" in err
     assert "MlflowException" in err  # MLflow's own error, as it came back
-    assert SECRET not in err
+    assert PW_IN_URI not in err
     assert err.strip().splitlines()[-1].startswith("airloop: the model registry (MLflow) is unreachable at ")

@@ -7,13 +7,40 @@ Commands live by subject in `data`, `models` and `dev`; each registers itself on
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+
+def _flags_without_a_type() -> None:
+    """No `<bool>` beside flags in any command's help.
+
+    typer (0.29) draws its rich help with a type column and fills it for every option, flags included
+    (`--debug <bool>`, even `--help <bool>`), though a flag takes no value; its plain help already leaves flags
+    bare. The one place that draws the column, `TyperOption.display_type_rich`, answers None for a flag here
+    (None is typer's own "no type to show"); options that take a value keep their type.
+    """
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "airloop_flags_bare", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and not self.count else shown(self, ctx)
+
+    display_type_rich.airloop_flags_bare = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_a_type()
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -95,6 +122,33 @@ def path_arg(path: Path) -> str:
 def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
     typer.echo(f"airloop: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def progress(*loggers: str) -> Iterator[Callable[[str], None]]:
+    """The stages of a long command, one short line each on stderr, for a person watching (stderr a terminal).
+
+    Yields a function that says a stage; the library's own stage messages (INFO on `loggers`) are shown the same
+    way. Off a terminal nothing is added: a script's stdout stays the result (`--format json` parses) and its
+    stderr the one error line, if any.
+    """
+    if not sys.stderr.isatty():
+        yield lambda _message: None
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("airloop: %(message)s"))
+    saved = [(logger, logger.level, logger.propagate) for logger in map(logging.getLogger, loggers)]
+    for logger, _, _ in saved:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # not twice (the root handler of `main`)
+    try:
+        yield lambda message: typer.echo(f"airloop: {message}", err=True)
+    finally:
+        for logger, level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
 
 
 def emit(format: Fmt, payload: Any, text: str) -> None:

@@ -19,6 +19,7 @@ from airloop.cli.app import (
     emit,
     fail,
     path_arg,
+    progress,
     settings,
     spec_named,
 )
@@ -28,9 +29,15 @@ from airloop.cli.app import (
 def generate(
     pipeline: Annotated[str, typer.Option(help="pipeline whose generator to use")],
     out: Annotated[Path, typer.Option(help="directory to write the Parquet batch into")],
-    rows: Annotated[int, typer.Option(min=1)] = 10_000,
-    seed: Annotated[int, typer.Option()] = 0,
-    drift: Annotated[Drift, typer.Option(case_sensitive=False)] = Drift.none,
+    rows: Annotated[int, typer.Option(min=1, help="rows in the batch")] = 10_000,
+    seed: Annotated[int, typer.Option(help="the same seed writes the same batch")] = 0,
+    drift: Annotated[
+        Drift,
+        typer.Option(
+            case_sensitive=False,
+            help="none; covariate (the inputs shift); concept (the inputs stay, the label's relation changes)",
+        ),
+    ] = Drift.none,
     labels: Annotated[bool, typer.Option("--labels", help="include the label column")] = False,
     start: Annotated[str | None, typer.Option(help="first timestamp (default: derived from the seed)")] = None,
 ) -> None:
@@ -100,8 +107,8 @@ def drift(
     method: Annotated[
         str | None,
         typer.Option(
-            help="auto, or a statistic of the drift registry for every column (ks, psi, …) "
-            "[default: the spec's drift.method, else auto]"
+            help="auto, or a statistic of the drift registry for every column (ks, psi, …)",
+            show_default="the spec's drift.method, else auto",  # in help text, [..] would be read as rich markup
         ),
     ] = None,
     drift_share: Annotated[
@@ -182,7 +189,10 @@ def data_pull(
     out: Annotated[Path, typer.Option(help="directory to restore the training data into")],
     format: FormatOption = Fmt.table,
 ) -> None:
-    """Restore the exact bytes a model version was trained on (by the DVC md5 in its lineage)."""
+    """Restore the exact bytes a model version was trained on (by the DVC md5 in its lineage).
+
+    On a terminal the stages (resolve the version, restore from the DVC remote) are lines on stderr.
+    """
     from airloop.model.registry import Registry
     from airloop.store.versioning import DataVersioner
 
@@ -190,10 +200,13 @@ def data_pull(
         fail(f"expected NAME@ALIAS or NAME@VERSION, got '{ref}'")
     name, which = ref.split("@", 1)
     s = settings()
-    mv = Registry.from_settings(s).resolve(name, which)  # an unknown one: RegistryError, one line and exit 2
-    md5 = (mv.tags or {}).get("data_md5")
-    if not md5:
-        fail(f"{name} v{mv.version} has no data_md5 lineage tag")
-    path = DataVersioner.from_settings(s).restore(md5, out / f"{name}-v{mv.version}-{md5}.parquet")
+    with progress() as say:
+        say(f"resolving {name} {which} in the model registry")
+        mv = Registry.from_settings(s).resolve(name, which)  # an unknown one: RegistryError, one line and exit 2
+        md5 = (mv.tags or {}).get("data_md5")
+        if not md5:
+            fail(f"{name} v{mv.version} has no data_md5 lineage tag")
+        say(f"restoring v{mv.version}'s training data (DVC md5 {md5}) into {out}")
+        path = DataVersioner.from_settings(s).restore(md5, out / f"{name}-v{mv.version}-{md5}.parquet")
     payload = {"pipeline": name, "version": str(mv.version), "data_md5": md5, "path": str(path)}
     emit(format, payload, str(path))

@@ -133,7 +133,15 @@ def demo(
     rows: Annotated[int, typer.Option(min=2000, help="rows per generated batch")] = 40_000,
     timeout: Annotated[int, typer.Option(help="seconds to wait for each stage")] = 600,
 ) -> None:
-    """Run the loop on the embedded stack: two labelled batches, a gate decision, a scored batch; then a summary."""
+    """Start (or reuse) the embedded stack and drive one round of the loop by dropping batches in its landing zone.
+
+    Airflow standalone, MLflow and a local DVC remote start unless already running. Then, on `fraud_detection`:
+    a first labelled batch trains v1 and the gate decides (skipped when a champion exists); a clean labelled batch
+    (the monitor finds no drift, nothing retrains); a drifted one (drift → retrain → gate); an unlabelled batch
+    the champion scores. One live line per stage; at the end the drift chain and a summary with the UIs' URLs.
+    Run it again and the loop goes round once more with new batches. Exit 0 done, 1 a stage failed (its task's
+    log tail is printed). `airloop stack down` stops the stack.
+    """
     from airloop.dev.demo import run_demo
 
     ok = run_demo(project_root(), rows=rows, timeout=timeout)

@@ -18,6 +18,7 @@ from airloop.cli.app import (
     app,
     emit,
     fail,
+    progress,
     settings,
 )
 
@@ -109,7 +110,10 @@ def reproduce(
     ] = None,
     format: FormatOption = Fmt.table,
 ) -> None:
-    """Rebuild VERSION from its recorded data, spec and params; exit 0 identical, 1 different, 2 error."""
+    """Rebuild VERSION from its recorded data, spec and params; exit 0 identical, 1 different, 2 error.
+
+    On a terminal each stage (resolve, restore the data, rebuild, compare) is a line on stderr as it starts.
+    """
     import dvc  # noqa: F401  # sets its loggers' levels on import: before they are lowered below
 
     from airloop.model.reproduce import parse_overrides
@@ -119,6 +123,7 @@ def reproduce(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for noisy in ("dvc", "dvc_data", "dvc_objects"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    report = rebuild(name, version, settings(), overrides=parse_overrides(set_ or []))
+    with progress("airloop.model.reproduce", "airloop.model.rebuild"):
+        report = rebuild(name, version, settings(), overrides=parse_overrides(set_ or []))
     emit(format, report.to_dict(), report.to_table())
     raise typer.Exit(ExitCode.OK if report.identical else ExitCode.NO)

@@ -4,12 +4,16 @@ MLflow raises `MlflowException` for both: a missing model is `RESOURCE_DOES_NOT_
 `INVALID_PARAMETER_VALUE`), while a refused connection, a timeout, an HTTP 5xx and a refused login arrive as
 `INTERNAL_ERROR`, `TEMPORARILY_UNAVAILABLE`, `UNAUTHENTICATED`… and a local store that cannot be opened as an
 `OSError`. Reading the second kind as the first told operators "the model is gone" and training "already trained"
-when MLflow was merely down. Every `Registry` read that has a "not there" answer asks `check_reachable` first.
+when MLflow was merely down. Every `Registry` read that has a "not there" answer asks `check_reachable` first;
+writes (alias moves, tags, logging) and loads run inside `answering`, so MLflow going down mid-way is also
+`ServiceUnavailable` (the CLI's exit 4), never MLflow's own exception read as a bug (exit 70).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from airloop.errors import ServiceUnavailable
 
@@ -55,6 +59,17 @@ def check_reachable(exc: BaseException, uri: str) -> None:
         raise exc
     if is_unreachable(exc):
         raise ServiceUnavailable(SERVICE, uri, reason(exc)) from exc
+
+
+@contextmanager
+def answering(uri: str) -> Iterator[None]:
+    """Around MLflow calls with no "not there" reading (writes, loads): no answer from `uri` is `ServiceUnavailable`;
+    any other error passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        check_reachable(exc, uri)
+        raise
 
 
 def reason(exc: BaseException) -> str:

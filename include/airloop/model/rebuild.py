@@ -8,6 +8,7 @@ compares the two and reports; this module only gathers and trains.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from airloop.model.training import FitResult, Split
     from airloop.settings import Settings
     from airloop.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
 
 # Set by the data, not by a person: training derives the class count from the labels.
 FIXED_PARAMS = ("num_class",)
@@ -76,6 +79,7 @@ def fetch(registry: Registry, mv: ModelVersion, settings: Settings, notes: list[
     md5 = tags.get("data_md5")
     if not md5:
         raise AirloopError(f"{mv.name} v{mv.version} has no data_md5 lineage tag: its training data is unknown")
+    log.info("restoring the training data (DVC md5 %s) and the registered model", md5)
     with tempfile.TemporaryDirectory() as tmp:
         path = DataVersioner.from_settings(settings).restore(md5, Path(tmp) / "train.parquet")
         restored_md5 = _md5(path)
@@ -107,6 +111,7 @@ def rebuild(source: Source, overrides: dict[str, Any], notes: list[str]) -> Rebu
     split = training.split_frame(source.frame, source.spec)
     features = feature_columns(source.spec)
     fit_spec, passed = rebuild_plan(source.spec, source.recorded, overrides, source.tags, notes)
+    log.info("rebuilding: training on %d rows with the recorded spec and parameters", len(split.train))
     return Rebuilt(split, features, training.fit(split, fit_spec, features, passed))
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from airloop.errors import RegistryError
 from airloop.model import lineage
 from airloop.model.lineage import RECIPE_DIR, RUN_KEY
-from airloop.model.mlflow_errors import check_reachable, is_missing
+from airloop.model.mlflow_errors import answering, check_reachable, is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,13 +141,14 @@ class Registry:
         import mlflow
 
         self._point_mlflow_here()
-        mlflow.set_experiment(experiment_name(spec.name))
         tags = lineage.run_tags(spec, data, fit, trigger=trigger, git=git, extra_tags=extra_tags)
         name = None if run_id else f"{spec.name}-{trigger}"
-        with mlflow.start_run(run_id=run_id, run_name=name, tags=tags) as run:
-            model_uri = lineage.log_run(spec, fit, data, holdout, workdir)
-            run_id = run.info.run_id
-        mv = self._register(spec.name, model_uri, run_id, lineage.version_tags(tags, data, fit))
+        with answering(self.tracking_uri):
+            mlflow.set_experiment(experiment_name(spec.name))
+            with mlflow.start_run(run_id=run_id, run_name=name, tags=tags) as run:
+                model_uri = lineage.log_run(spec, fit, data, holdout, workdir)
+                run_id = run.info.run_id
+            mv = self._register(spec.name, model_uri, run_id, lineage.version_tags(tags, data, fit))
         return LoggedVersion(run_id, mv, f"models:/{spec.name}/{mv}")
 
     def _register(self, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
@@ -248,7 +249,8 @@ class Registry:
         import mlflow.xgboost
 
         self._point_mlflow_here()
-        return mlflow.xgboost.load_model(f"models:/{name}/{version}")
+        with answering(self.tracking_uri):
+            return mlflow.xgboost.load_model(f"models:/{name}/{version}")
 
     def model_file(self, name: str, version: str, dst: str | Path) -> Path:
         """Download a version's model into `dst`; returns its saved booster file (the exact registered bytes)."""
@@ -299,8 +301,9 @@ class Registry:
     # ------------------------------------------------------------------------------------- recording on versions
 
     def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_model_version_tag(name, version, key, value)
+        with answering(self.tracking_uri):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, version, key, value)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
         """Log metrics on a run in batches (MLflow takes at most 1000 per call), all at step 0, now."""
@@ -308,33 +311,36 @@ class Registry:
 
         now = int(time.time() * 1000)
         batch = [Metric(key, value, now, 0) for key, value in metrics.items()]
-        for i in range(0, len(batch), 900):
-            self.client.log_batch(run_id, metrics=batch[i : i + 900])
+        with answering(self.tracking_uri):
+            for i in range(0, len(batch), 900):
+                self.client.log_batch(run_id, metrics=batch[i : i + 900])
 
     # ------------------------------------------------------------------------------------------ moving aliases
 
     def mark_challenger(self, name: str, version: str) -> None:
-        self.client.set_registered_model_alias(name, CHALLENGER, version)
+        with answering(self.tracking_uri):
+            self.client.set_registered_model_alias(name, CHALLENGER, version)
 
     def move_champion(self, name: str, version: str, *, reason: str, actor: str) -> None:
         """Point `champion` at `version`, drop its `challenger` alias, append the move to `champion_history`."""
-        c = self.client
-        previous = self.champion_version(name)
-        c.set_registered_model_alias(name, CHAMPION, version)
-        if self.alias_version(name, CHALLENGER) == version:
-            c.delete_registered_model_alias(name, CHALLENGER)
-        history = self._history(name)
-        history.append(
-            {
-                "version": version,
-                "previous": previous,
-                "reason": reason,
-                "actor": actor,
-                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-        )
-        c.set_registered_model_tag(name, "champion_history", json.dumps(history[-_HISTORY_KEPT:]))
-        c.set_model_version_tag(name, version, "promoted_by", actor)
+        with answering(self.tracking_uri):  # MLflow gone half-way: ServiceUnavailable, not MLflow's own error
+            c = self.client
+            previous = self.champion_version(name)
+            c.set_registered_model_alias(name, CHAMPION, version)
+            if self.alias_version(name, CHALLENGER) == version:
+                c.delete_registered_model_alias(name, CHALLENGER)
+            history = self._history(name)
+            history.append(
+                {
+                    "version": version,
+                    "previous": previous,
+                    "reason": reason,
+                    "actor": actor,
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            )
+            c.set_registered_model_tag(name, "champion_history", json.dumps(history[-_HISTORY_KEPT:]))
+            c.set_model_version_tag(name, version, "promoted_by", actor)
 
     def promote(self, name: str, version: str, *, actor: str = "cli", reason: str | None = None) -> str | None:
         """Make `version` champion by hand (a manual decision, and `reason` if given). Returns the previous one."""
@@ -349,7 +355,7 @@ class Registry:
             return previous
         why = f"manual promote: {reason}" if reason else "manual promote"
         self.move_champion(name, version, reason=why, actor=actor)
-        self.client.set_model_version_tag(name, version, "trigger_promotion", "manual")
+        self.tag_version(name, version, {"trigger_promotion": "manual"})
         return previous
 
     def rollback_target(self, name: str) -> str | None:
@@ -387,7 +393,8 @@ class Registry:
             return []
 
     def _history(self, name: str) -> list[dict[str, Any]]:
-        tags = self.client.get_registered_model(name).tags or {}
+        with answering(self.tracking_uri):  # "no such model" passes through for the callers that expect it
+            tags = self.client.get_registered_model(name).tags or {}
         try:
             return json.loads(tags.get("champion_history", "[]"))
         except json.JSONDecodeError:

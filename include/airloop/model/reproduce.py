@@ -159,12 +159,14 @@ def reproduce(name: str, version: str, settings: Settings, *, overrides: dict[st
         raise AirloopError(f"--set {fixed[0]}: follows the training data's classes and cannot be set")
     registry = Registry.from_settings(settings)
     notes: list[str] = []
+    log.info("resolving %s %s in the model registry", name, version)  # the stages: `airloop reproduce` shows them
     source = rebuild.fetch(registry, registry.resolve(name, version), settings, notes)
     differences = _lineage_differences(source, settings, notes)
     built = rebuild.rebuild(source, overrides, notes)
     fit, n_holdout = built.fit, len(built.split.holdout)
     differences += _param_differences(source.recorded, fit.params, overrides, notes)
     differences += _training_differences(source.recorded, source.tags, source.run.data.params, fit, n_holdout)
+    log.info("comparing the rebuilt model with the registered one")
     same = _compare_models(source, built, differences)
     metrics = _metric_differences(source, built, differences, notes)
     return Report(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airloop import uris
 from airloop.data import ingest
 from airloop.model import registry
+from airloop.model.mlflow_errors import answering
 from airloop.store import storage
 
 if TYPE_CHECKING:
@@ -62,9 +63,6 @@ def compare_features(spec: PipelineSpec, reference: pd.DataFrame, current: pd.Da
 
 DriftWork = Literal["nothing_new", "no_champion", "ready"]
 
-# MLflow's answers for "no such model" and "no such alias": only these mean there is no champion.
-_NO_SUCH_VERSION = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
 
 def unchecked_batches(settings: Settings, pipeline: str) -> list[ingest.BatchRecord]:
     """Curated batches with no drift record yet, oldest data first (batch records and a file check each)."""
@@ -78,16 +76,11 @@ def unchecked_batches(settings: Settings, pipeline: str) -> list[ingest.BatchRec
 def champion_reference(spec: PipelineSpec, settings: Settings) -> dict[str, str]:
     """The champion's tags (and `version`) when it has lineage (`data_md5`) to compare with; else empty.
 
-    Unlike `Registry.version_tags`, an unreachable registry raises instead of reading as "no champion": a monitor run
-    then fails and retries rather than waiting, or worse, deciding there is nothing to check.
+    Only MLflow's own "no such model or alias" reads as no champion; an unreachable registry raises
+    `ServiceUnavailable` (through `Registry.version_tags`): a monitor run then fails and retries rather than
+    waiting, or worse, deciding there is nothing to check.
     """
-    try:
-        mv = registry.Registry.from_settings(settings).client.get_model_version_by_alias(spec.name, registry.CHAMPION)
-    except Exception as exc:
-        if getattr(exc, "error_code", "") in _NO_SUCH_VERSION:
-            return {}
-        raise
-    tags = {**(mv.tags or {}), "version": str(mv.version)}
+    tags = registry.Registry.from_settings(settings).version_tags(spec.name, registry.CHAMPION)
     return tags if tags.get("data_md5") else {}
 
 
@@ -208,7 +201,12 @@ def _record(
 
 
 def _log_to_mlflow(spec, settings, batch_id, champion, report, html: Path, png: Path, performance=None) -> str:
-    c = registry.Registry.from_settings(settings).client
+    models = registry.Registry.from_settings(settings)
+    with answering(models.tracking_uri):  # MLflow down: ServiceUnavailable, the check is retried whole
+        return _log_check_run(models.client, spec, batch_id, champion, report, html, png, performance)
+
+
+def _log_check_run(c, spec, batch_id, champion, report, html: Path, png: Path, performance) -> str:
     name = f"{registry.experiment_name(spec.name)}-monitoring"
     experiment = c.get_experiment_by_name(name)
     experiment_id = experiment.experiment_id if experiment else c.create_experiment(name)

@@ -3,6 +3,10 @@
 Code above this module passes URIs around (that is also what goes through XCom), never open files or frames.
 Local paths get atomic writes (write to a temp name, then rename) so a crash never leaves half a file behind.
 S3 is reached only through fsspec/s3fs with an endpoint URL, so MinIO and AWS work unchanged.
+
+On `s3://` a missing key is still `FileNotFoundError` (or an empty listing, `exists` False), while an object store
+that gives no answer (connection refused, timeout, HTTP 5xx, credentials missing or refused) raises
+`ServiceUnavailable` naming the endpoint: "cannot reach" is never read as "not there".
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ import fnmatch
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from airloop.errors import ServiceUnavailable
 from airloop.uris import is_local, local_path, to_uri
 
 
@@ -40,6 +47,62 @@ def _fs(uri: str, options: dict[str, Any] | None = None, *, fresh: bool = False)
     return fs, path
 
 
+def _s3_endpoint(options: dict[str, Any] | None) -> str:
+    """The S3 endpoint the call went to: the options' own, else the environment's, else AWS."""
+    opts = options or {}
+    return (
+        opts.get("endpoint_url")
+        or (opts.get("client_kwargs") or {}).get("endpoint_url")
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or "https://s3.amazonaws.com"
+    )
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why an object store gave no answer, in a few words; None when `exc` is an answer (a missing key, say).
+
+    s3fs re-raises botocore's errors as OSErrors (`PermissionError` for a 403) with the original as the cause, so
+    the cause chain is read too.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return None
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 5:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for e in seen:
+        names = {k.__name__ for k in type(e).__mro__}
+        if names & {"NoCredentialsError", "PartialCredentialsError"}:
+            return "no credentials"
+        if names & {"ConnectTimeoutError", "ReadTimeoutError", "FSTimeoutError", "TimeoutError"}:
+            return "timed out"
+        if names & {"EndpointConnectionError", "ConnectionError", "HTTPClientError"} and "BotoCoreError" in names:
+            return "connection refused" if "EndpointConnectionError" in names else f"connection failed ({e})"
+        response = getattr(e, "response", None)
+        if isinstance(response, dict):
+            status = int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+            code = (response.get("Error") or {}).get("Code") or str(status)
+            if status >= 500:
+                return f"HTTP {status}"
+            if status in (401, 403):
+                return f"authentication refused ({code})"
+    return None
+
+
+@contextmanager
+def _answering(uri: str, options: dict[str, Any] | None) -> Iterator[None]:
+    """Around a call to a remote store: "cannot reach" on `s3://` becomes `ServiceUnavailable`; the rest passes."""
+    try:
+        yield
+    except Exception as exc:
+        why = unreachable_reason(exc) if uri.startswith(("s3://", "s3a://")) else None
+        if why is None:
+            raise
+        raise ServiceUnavailable("S3", _s3_endpoint(options), f"{why} (for {uri})") from exc
+
+
 def list_files(uri: str, pattern: str = "*", options: dict[str, Any] | None = None) -> list[FileInfo]:
     """Files directly under `uri` matching a glob `pattern`, sorted by name; a missing directory is empty.
 
@@ -61,7 +124,8 @@ def list_files(uri: str, pattern: str = "*", options: dict[str, Any] | None = No
         fs, path = _fs(uri, options, fresh=True)
         scheme = uri.split("://", 1)[0]
         try:
-            infos = fs.ls(path, detail=True)
+            with _answering(uri, options):
+                infos = fs.ls(path, detail=True)
         except FileNotFoundError:
             return []
         for info in infos:
@@ -78,14 +142,16 @@ def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
     if is_local(uri):
         return local_path(uri).exists()
     fs, path = _fs(uri, options, fresh=True)
-    return fs.exists(path)
+    with _answering(uri, options):
+        return fs.exists(path)
 
 
 def read_bytes(uri: str, options: dict[str, Any] | None = None) -> bytes:
     if is_local(uri):
         return local_path(uri).read_bytes()
     fs, path = _fs(uri, options, fresh=True)
-    return fs.cat_file(path)
+    with _answering(uri, options):
+        return fs.cat_file(path)
 
 
 def sha256(uri: str, options: dict[str, Any] | None = None) -> str:
@@ -97,7 +163,7 @@ def sha256(uri: str, options: dict[str, Any] | None = None) -> str:
                 h.update(chunk)
     else:
         fs, path = _fs(uri, options, fresh=True)  # a stale size/ETag would fail the read of a replaced object
-        with fs.open(path, "rb") as fh:
+        with _answering(uri, options), fs.open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
@@ -118,7 +184,8 @@ def write_bytes(uri: str, data: bytes, options: dict[str, Any] | None = None) ->
             raise
     else:
         fs, path = _fs(uri, options)
-        fs.pipe_file(path, data)
+        with _answering(uri, options):
+            fs.pipe_file(path, data)
     return uri
 
 
@@ -152,7 +219,8 @@ def read_parquet(uri: str, columns: list[str] | None = None, options: dict[str, 
     if is_local(uri):
         return pd.read_parquet(local_path(uri), columns=columns)
     fs, path = _fs(uri, options, fresh=True)
-    return pd.read_parquet(path, columns=columns, filesystem=fs)
+    with _answering(uri, options):
+        return pd.read_parquet(path, columns=columns, filesystem=fs)
 
 
 def copy(src: str, dst: str, options: dict[str, Any] | None = None) -> str:
