@@ -40,6 +40,12 @@ ROOT = HERE.parents[1]
 SHIPPED_SPECS = ROOT / "include" / "pipelines"
 STACK_TIMEOUT = 300  # seconds for both services to answer healthy
 DAGS_TIMEOUT = 300  # seconds for a pipeline's DAGs to be parsed and registered
+# A DAG its file no longer defines (test_spec_isolation's churn) is marked stale by a clean-up pass every 60 s, once
+# its last parse is 50 s older than the file's: up to two minutes by default, about 40 s with these.
+STALE_DAGS_SOONER = {
+    "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "10",
+    "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "30",
+}
 
 # A variant of a shipped spec: the shipped spec's name, and a function that changes its parsed YAML in place.
 SpecVariant = tuple[str, Callable[[dict[str, Any]], None]]
@@ -106,7 +112,10 @@ def e2e_stack(request, tmp_path_factory) -> Iterator[SharedStack]:
     specs = _write_specs(tmp_path_factory.mktemp("specs"), _declared_variants(request.session))
     stack = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), preferred_ports=(0, 0), specs_dir=specs)
     try:
-        info = stack.up(timeout=STACK_TIMEOUT)
+        with pytest.MonkeyPatch.context() as env:  # the stack's processes inherit these; this process keeps its own
+            for key, value in STALE_DAGS_SOONER.items():
+                env.setenv(key, value)
+            info = stack.up(timeout=STACK_TIMEOUT)
         settings = Settings.from_mapping(stack.client_env(), base=ROOT)
         api = AirflowAPI(info["airflow_url"], info["username"], info["password"])
         yield SharedStack(stack, settings, api, RunWatcher(api))
