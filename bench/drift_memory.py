@@ -62,8 +62,6 @@ def main() -> int:
             str(ref),
             "--current",
             str(cur),
-            "--format",
-            "table",
         ]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)

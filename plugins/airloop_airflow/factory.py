@@ -275,8 +275,9 @@ def invalid_spec_dag(stem: str, message: str) -> DAG:
 def build_all(specs_dir: str | None = None) -> dict[str, DAG]:
     """DAGs for every spec in the specs directory, spec by spec.
 
-    A spec that fails to load or to build becomes one failing `<name>__invalid_spec` DAG; every other spec's DAGs
-    are built as usual, so one user's broken draft never hides the other pipelines.
+    A spec that fails to load (YAML, fields, drift method, a custom feature module that does not import) or to
+    build becomes one failing `<name>__invalid_spec` DAG; every other spec's DAGs are built as usual, so one user's
+    broken draft never hides the other pipelines.
     """
     from airloop.monitor.speccheck import load_checked
 

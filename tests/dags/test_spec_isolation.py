@@ -97,3 +97,23 @@ def test_the_dag_parse_imports_neither_scipy_nor_xgboost():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
     count, scipy, xgboost = out.stdout.split()[-3:]
     assert int(count) > 0 and (scipy, xgboost) == ("False", "False"), out.stdout + out.stderr
+
+
+def test_a_custom_feature_module_that_does_not_import_breaks_only_its_own_spec(specs_dir: Path):
+    """The DAG parse imports custom feature modules with the same check as `airloop check`, one spec at a time."""
+    text = churn_text().replace(
+        "\n  - {name: log_amount,",
+        '\n  - {name: basket, transform: "no_such_churn_features:basket"}\n  - {name: log_amount,',
+        1,
+    )
+    assert "no_such_churn_features" in text
+    churn = specs_dir / "churn.yaml"
+    churn.write_text(text)
+    bag = parse(specs_dir)
+    assert bag["errors"] == {}
+    assert {f"fraud_detection__{k}" for k in KINDS} <= set(bag["dag_ids"])
+    assert [d for d in bag["dag_ids"] if d.startswith("churn")] == ["churn__invalid_spec"]
+    kind, message, _ = bag["raised"]["churn__invalid_spec"]
+    assert kind == "AirflowFailException" and "\n" not in message
+    assert str(churn) in message and "feature 'basket'" in message
+    assert "no module 'no_such_churn_features'" in message

@@ -92,7 +92,7 @@ class CliRun:
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory, env_for, batches) -> dict[str, CliRun]:
-    """`python -m airloop.cli validate FILE --pipeline fraud_detection`, one real process per corpus file."""
+    """`python -m airloop.cli validate FILE --pipeline fraud_detection --format json`, one process per corpus file."""
     root = tmp_path_factory.mktemp("bad-cli")
     paths = {}
     for b in batches.values():
@@ -102,7 +102,7 @@ def cli_runs(tmp_path_factory, env_for, batches) -> dict[str, CliRun]:
 
     def one(kind: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "airloop.cli", "validate", str(paths[kind]), "--pipeline", NAME],
+            [sys.executable, "-m", "airloop.cli", "validate", str(paths[kind]), "--pipeline", NAME, "--format", "json"],
             cwd=root,
             env={**os.environ, **env_for(root), "DVC_NO_ANALYTICS": "1"},
             capture_output=True,
@@ -436,7 +436,7 @@ def test_drift_uses_the_specs_method_and_refuses_an_unknown_one(airloop, tmp_pat
         (tmp_path / f"{name}.parquet").write_bytes(batches["good"].data)
     specs = tmp_path / "specs"
     specs.mkdir()
-    args = ("drift", "--reference", "ref.parquet", "--current", "cur.parquet", "--pipeline", NAME)
+    args = ("drift", "--reference", "ref.parquet", "--current", "cur.parquet", "--pipeline", NAME, "--format", "json")
     (specs / f"{NAME}.yaml").write_text(_spec_text(spec_path, **{"method: auto": "method: psi"}))
     result = airloop(*args, specs_dir=specs)
     assert result.rc == 0, result

@@ -94,8 +94,8 @@ def files(tmp_path_factory, env_for) -> Files:
     sha_before = {n: storage.sha256(str(root / n)) for n in inputs}
     invocations = {
         "help": ["--help"],
-        "validate-clean": ["validate", "clean.parquet", "--pipeline", NAME],  # relative to the cwd
-        "validate-bad": ["validate", str(root / "bad.parquet"), "--pipeline", NAME],
+        "validate-clean": ["validate", "clean.parquet", "--pipeline", NAME, "--format", "json"],  # relative to the cwd
+        "validate-bad": ["validate", str(root / "bad.parquet"), "--pipeline", NAME, "--format", "json"],
         "validate-missing": ["validate", str(root / "missing.parquet"), "--pipeline", NAME],
         "validate-random": ["validate", str(root / "random.parquet"), "--pipeline", NAME],
         "validate-unknown-pipeline": ["validate", str(root / "clean.parquet"), "--pipeline", "nope"],
@@ -212,7 +212,7 @@ def test_generate_unknown_pipeline_exits_2(airloop, tmp_path):
 @pytest.mark.parametrize(("extra", "rc"), [((), 0), (("--require-label",), 1)])
 def test_validate_unlabelled_file(airloop, tmp_path, extra, rc):
     generate("fraud", rows=100, seed=2, labels=False).to_parquet(tmp_path / "u.parquet", index=False)
-    result = airloop("validate", "u.parquet", "--pipeline", NAME, *extra)
+    result = airloop("validate", "u.parquet", "--pipeline", NAME, "--format", "json", *extra)
     assert result.rc == rc
     report = json.loads(result.stdout)
     assert report["valid"] is (rc == 0)
@@ -222,7 +222,8 @@ def test_validate_unlabelled_file(airloop, tmp_path, extra, rc):
 
 def test_validate_csv(airloop, tmp_path):
     generate("fraud", rows=100, seed=2).to_csv(tmp_path / "b.csv", index=False)
-    assert airloop("validate", "b.csv", "--pipeline", NAME).rc == 0
+    result = airloop("validate", "b.csv", "--pipeline", NAME)
+    assert (result.rc, result.stdout) == (0, "b.csv: valid (100 rows)\n")
 
 
 @pytest.mark.parametrize(
@@ -263,11 +264,11 @@ def test_version(cli_main, tmp_path):
 
 
 @pytest.mark.slow
-def test_validate_table_format_names_each_failure(files, cli_main):
-    result = cli_main(files.root, "validate", "bad.parquet", "--pipeline", NAME, "--format", "table")
+def test_validate_table_is_the_default_and_names_each_failure(files, cli_main):
+    result = cli_main(files.root, "validate", "bad.parquet", "--pipeline", NAME)
     assert result.rc == 1, result
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("bad.parquet: 3 of 300 rows invalid: ")
+    assert lines[0].startswith("bad.parquet: invalid: 3 of 300 rows invalid: ")
     assert sorted(line.split(":")[0].strip() for line in lines[1:]) == ["amount", "country", "transaction_id"]
 
 

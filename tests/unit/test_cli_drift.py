@@ -1,4 +1,5 @@
-"""`airloop drift`: the JSON contract, exit codes (0, 3 with --fail-on-drift, 2 for bad calls), and bad inputs."""
+"""`airloop drift`: the table by default, the JSON contract (`--format json`), exit codes (0, 3 with
+--fail-on-drift, 2 for bad calls), and bad inputs."""
 
 from __future__ import annotations
 
@@ -46,13 +47,18 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+JSON = ("--format", "json")  # the table is the default; the JSON contract is asked for
+
+
 @pytest.fixture
 def run(cli_main, tmp_path):
     return lambda *args: cli_main(tmp_path, "drift", *args)
 
 
 def test_json_contract_and_no_drift_on_clean_data(run, files):
-    result = run("--reference", str(files["ref"]), "--current", str(files["clean"]), "--pipeline", "fraud_detection")
+    result = run(
+        "--reference", str(files["ref"]), "--current", str(files["clean"]), "--pipeline", "fraud_detection", *JSON
+    )
     assert result.rc == 0, result
     body = json.loads(result.stdout)
     assert set(body) == KEYS
@@ -66,12 +72,12 @@ def test_json_contract_and_no_drift_on_clean_data(run, files):
 
 def test_covariate_drift_detected_and_fail_on_drift_exits_3(run, files):
     args = ("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--pipeline", "fraud_detection")
-    assert json.loads(run(*args).stdout)["drift_detected"] is True
+    assert json.loads(run(*args, *JSON).stdout)["drift_detected"] is True
     assert run(*args, "--fail-on-drift").rc == 3
 
 
 def test_csv_without_pipeline_infers_kinds(run, files):
-    result = run("--reference", str(files["ref"]), "--current", str(files["csv"]), "--columns", "amount,country")
+    result = run("--reference", str(files["ref"]), "--current", str(files["csv"]), "--columns", "amount,country", *JSON)
     body = json.loads(result.stdout)
     assert result.rc == 0
     assert set(body["features"]) == {"amount", "country"}
@@ -81,14 +87,18 @@ def test_csv_without_pipeline_infers_kinds(run, files):
 
 @pytest.mark.parametrize("method", ["ks", "wasserstein", "psi", "jensenshannon"])
 def test_forced_method_applies_to_numeric_columns(run, files, method):
-    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--method", method)
+    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--method", method, *JSON)
     body = json.loads(result.stdout)
     assert body["features"]["amount"]["method"] == method
 
 
-def test_table_format(run, files):
-    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--format", "table")
+def test_table_is_the_default_format(run, files):
+    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]))
     assert result.rc == 0
+    assert (
+        result.stdout
+        == run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--format", "table").stdout
+    )
     assert "drift detected: yes" in result.stdout and "amount" in result.stdout
 
 
@@ -113,7 +123,7 @@ def test_bad_calls_exit_2_with_one_message(run, files, tmp_path, args, message):
 
 
 def test_without_a_pipeline_id_like_columns_are_skipped_and_named(run, files):
-    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]))
+    result = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), *JSON)
     assert result.rc == 0, result
     body = json.loads(result.stdout)
     assert set(body) == {*KEYS, "skipped_id_like"}
@@ -121,7 +131,9 @@ def test_without_a_pipeline_id_like_columns_are_skipped_and_named(run, files):
     assert "transaction_id" not in body["features"] and "amount" in body["features"]
     table = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--format", "table")
     assert table.stdout.rstrip().splitlines()[-1] == "skipped id-like columns (unique per row): transaction_id"
-    asked = run("--reference", str(files["ref"]), "--current", str(files["shifted"]), "--columns", "transaction_id")
+    asked = run(
+        "--reference", str(files["ref"]), "--current", str(files["shifted"]), "--columns", "transaction_id", *JSON
+    )
     assert json.loads(asked.stdout)["skipped_id_like"] == []  # named in --columns: compared as asked
     assert "transaction_id" in json.loads(asked.stdout)["features"]
 

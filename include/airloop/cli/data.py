@@ -60,14 +60,15 @@ def validate(
     file: Annotated[Path, typer.Argument(help="a Parquet or CSV batch; it is only read")],
     pipeline: Annotated[str, typer.Option(help="pipeline whose schema to check against")],
     require_label: Annotated[bool, typer.Option("--require-label", help="the label must be present")] = False,
-    format: FormatOption = Fmt.json,
+    format: FormatOption = Fmt.table,
 ) -> None:
     """Check a batch against a pipeline's schema. Exit 0 valid, 1 invalid (the report on stdout), 2 error.
 
-    The report is JSON by default (scripts and CI parse it); `--format table` prints one line per failure.
+    The table (the default, for people) says valid or invalid and lists one line per failure; scripts and CI pass
+    `--format json` for the full report.
 
     An invalid batch also gets one line on stderr naming what failed and what the feature DAG will do with it
-    (quarantine the bad rows, or reject the whole batch), so a person need not read the JSON to know.
+    (quarantine the bad rows, or reject the whole batch), so a person need not read the report to know.
     """
     from airloop.data.validation import read_table, rejection_reason, validate_frame
 
@@ -75,7 +76,8 @@ def validate(
     df = read_table(path_arg(file))
     report = validate_frame(df, spec, require_label=require_label).report
     failures = [f"  {f.column or '(frame)'}: {f.check} ({f.count} rows)" for f in report.failures]
-    emit(format, report.to_dict(), "\n".join([f"{file}: {report.summary()}", *failures]))
+    head = f"{file}: {report.summary()}" if report.valid else f"{file}: invalid: {report.summary()}"
+    emit(format, report.to_dict(), "\n".join([head, *failures]))
     if not report.valid:
         rejected = rejection_reason(report, spec.schema_.max_invalid_share)
         verdict = (
@@ -117,13 +119,14 @@ def drift(
     columns: Annotated[
         str | None, typer.Option(help="comma-separated columns to compare (default: all shared)")
     ] = None,
-    format: FormatOption = Fmt.json,
+    format: FormatOption = Fmt.table,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="exit 3 when drift is detected")] = False,
 ) -> None:
     """Compare two tables column by column; exit 0 (3 with --fail-on-drift and drift), 2 on a bad call or file.
 
-    JSON is the default output (scripts parse it). Without --pipeline or --columns, columns unique per row on both
-    sides (ids) are skipped and named: in the JSON's `skipped_id_like`, and in a line under the table.
+    A table is the default output (people read it); scripts pass `--format json`. Without --pipeline or --columns,
+    columns unique per row on both sides (ids) are skipped and named: in the JSON's `skipped_id_like`, and in a line
+    under the table.
     """
     from airloop.monitor.drift import check_method, compare, drift_for_spec, id_like_columns
 
@@ -164,7 +167,7 @@ def check(
     ] = None,
     format: FormatOption = Fmt.table,
 ) -> None:
-    """Load every pipeline spec as the DAG factory does, and import its custom feature modules.
+    """Load every pipeline spec with the DAG factory's checks, custom feature module imports included.
 
     Exits 0 when every spec loads, 1 when any does not (each named with its file and a one-line error), 2 when the
     folder does not exist. Needs no running service: a CI step for a repository of specs.
@@ -174,7 +177,7 @@ def check(
     directory = specs_dir if specs_dir is not None else Path(settings().specs_dir)
     if not directory.is_dir():
         fail(f"specs directory {directory} does not exist")
-    result = load_checked(directory, import_features=True)
+    result = load_checked(directory)
     valid = [{"name": spec.name, "file": str(path)} for path, spec in result.specs.items()]
     invalid = [{"file": str(path), "error": message} for path, message in result.errors.items()]
     lines = [f"ok       {v['file']}" for v in valid] + [f"invalid  {i['error']}" for i in invalid]

@@ -1,4 +1,4 @@
-"""Load-time spec checks above the catalog: drift method names, and (for `airloop check`) custom feature imports.
+"""Load-time spec checks above the catalog: drift method names and custom feature imports.
 
 The catalog checks what a spec references below it (fields, metric/task pairs, feature transforms). The drift
 statistics register themselves in `monitor.drift`, above the catalog, so the drift-method check lives here and asks
@@ -6,9 +6,10 @@ that registry: it stays the one source of truth for the names, and the DAG facto
 module. The statistic modules import scipy only inside their functions, so the check costs the DAG parse numpy and
 pandas, never scipy or xgboost.
 
-Custom feature modules (`module:function`) are imported only on request: `airloop check` (and a user's CI) imports
-them, while the DAG parse does not, so that users' import-time code never runs in Airflow's parsing processes (see
-`airloop.data.features.custom`); a module that fails to import fails that pipeline's tasks, and `airloop check`.
+Custom feature modules (`module:function`) are imported here too, by the DAG parse and `airloop check` alike: a
+module that fails to import (or lacks the function) turns only its own spec into an error line, so the factory
+builds `<name>__invalid_spec` for it and the other pipelines parse (an import error is caught per spec, never
+raised out of the DAG file). Keep feature modules' import-time code cheap: it runs in Airflow's parsing processes.
 """
 
 from __future__ import annotations
@@ -46,12 +47,9 @@ def import_feature_modules(spec: PipelineSpec, source: str) -> None:
             raise SpecError(f"{source}: field 'features.{i}' ({feat.name}): {exc}") from None
 
 
-def load_checked(directory: str | Path, *, import_features: bool = False) -> SpecLoad:
-    """Every spec of a directory, each checked on its own: the good ones, and one line per bad file.
-
-    Args:
-        directory: The specs folder.
-        import_features: Also import each spec's custom feature modules (the CLI check; not the DAG parse).
+def load_checked(directory: str | Path) -> SpecLoad:
+    """Every spec of a directory, each checked on its own (fields, drift method, feature imports): the good ones,
+    and one line per bad file. The DAG factory and `airloop check` both call this, so they agree on what is broken.
     """
     loaded = load_specs_isolated(directory)
     good: dict[Path, PipelineSpec] = {}
@@ -59,8 +57,7 @@ def load_checked(directory: str | Path, *, import_features: bool = False) -> Spe
     for path, spec in loaded.specs.items():
         try:
             check_drift_method(spec, str(path))
-            if import_features:
-                import_feature_modules(spec, str(path))
+            import_feature_modules(spec, str(path))
         except SpecError as exc:
             errors[path] = str(exc)
         else:

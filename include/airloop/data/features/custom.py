@@ -8,11 +8,10 @@ one output column named after the feature; a DataFrame is several, `<feature>__<
 column list must be known from the spec alone (training, signatures, drift), such a function declares its
 columns up front with `@outputs(...)`.
 
-Functions are resolved lazily. Spec validation only checks the reference's syntax: the DAG processor loads every
-spec on every parse, and importing users' modules there would run their import-time code in Airflow's parsing
-processes and turn a typo in one module into an import error for every pipeline. The module is imported the
-first time features are built or the model's columns are listed (in tasks, the CLI, tests), with the spec's own
-directory put on `sys.path` for the import only.
+Spec validation (the pydantic model) only checks the reference's syntax. The module is imported, with the spec's
+own directory put on `sys.path` for the import only, by the load-time checks in `airloop.monitor.speccheck` (the
+DAG parse and `airloop check`), which catch a failing import per spec so that one broken module breaks only its own
+pipeline, and again the first time features are built or the model's columns are listed (tasks, the CLI, tests).
 """
 
 from __future__ import annotations
