@@ -95,8 +95,9 @@ phase("airflow.triggers.base (watcher trigger base class)", lambda: __import__("
 phase("import airloop_airflow.factory (rest)", lambda: __import__("airloop_airflow.factory"))
 import airloop_airflow.config as config
 import airloop_airflow.factory as f
-specs = phase("load_specs (airloop.catalog, pydantic models, YAML, features registry)",
-              lambda: __import__("airloop.catalog", fromlist=["load_specs"]).load_specs(config.settings().specs_dir))
+specs = phase("load_checked (airloop.monitor.speccheck: pydantic models, YAML, features, drift methods)",
+              lambda: list(__import__("airloop.monitor.speccheck", fromlist=["load_checked"])
+                           .load_checked(config.settings().specs_dir).specs.values()))
 dags = phase("build_dags (every DAG of each spec)", lambda: [f.build_dags(s) for s in specs])
 print(json.dumps(out))
 """

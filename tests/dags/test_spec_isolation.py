@@ -88,15 +88,17 @@ def test_bad_yaml_and_unknown_drift_method_fail_at_parse_without_scipy(specs_dir
 
 
 def test_the_dag_parse_imports_neither_scipy_nor_xgboost():
-    """The drift-method check asks the statistic registry, whose modules import scipy only when they compute."""
+    """The drift-method check reads `monitor.drift_methods`, a list of names: the parse loads no numeric library."""
     code = (
         "import sys; from airloop_airflow.factory import build_all; dags = build_all(); "
-        "print(len(dags), 'scipy' in sys.modules, 'xgboost' in sys.modules)"
+        "print(len(dags), 'scipy' in sys.modules, 'xgboost' in sys.modules, 'pandas' in sys.modules, "
+        "'numpy' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
-    count, scipy, xgboost = out.stdout.split()[-3:]
+    count, scipy, xgboost, pandas, numpy = out.stdout.split()[-5:]
     assert int(count) > 0 and (scipy, xgboost) == ("False", "False"), out.stdout + out.stderr
+    assert (pandas, numpy) == ("False", "False"), out.stdout + out.stderr  # 0.17 s parse, not 1.2 s
 
 
 def test_a_custom_feature_module_that_does_not_import_breaks_only_its_own_spec(specs_dir: Path):

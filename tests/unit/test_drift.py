@@ -561,3 +561,15 @@ def test_parquet_columns_refuses_what_is_not_parquet(tmp_path):
         ParquetColumns(tmp_path / "x.parquet")
     with pytest.raises(DataError, match="no such file"):
         ParquetColumns(tmp_path / "missing.parquet")
+
+
+def test_the_registry_holds_exactly_the_names_specs_are_checked_against():
+    """Specs are checked against `drift_methods` at DAG parse (no numpy); the package registers those same names."""
+    from airloop.monitor.drift_methods import BUILTIN_STATISTICS, unknown_method
+
+    assert sorted(STATISTICS) == sorted(BUILTIN_STATISTICS)
+    assert all(unknown_method(name) is None for name in ("auto", *STATISTICS))
+    assert (
+        unknown_method("kolmogorov")
+        == f"unknown drift method 'kolmogorov' (known: auto, {', '.join(sorted(STATISTICS))})"
+    )

@@ -1,10 +1,9 @@
 """Load-time spec checks above the catalog: drift method names and custom feature imports.
 
 The catalog checks what a spec references below it (fields, metric/task pairs, feature transforms). The drift
-statistics register themselves in `monitor.drift`, above the catalog, so the drift-method check lives here and asks
-that registry: it stays the one source of truth for the names, and the DAG factory and `airloop check` share this
-module. The statistic modules import scipy only inside their functions, so the check costs the DAG parse numpy and
-pandas, never scipy or xgboost.
+statistics' names live in `monitor.drift_methods`, above the catalog, so the drift-method check lives here; the
+drift package loads its statistics from that same list, and the check imports none of numpy, pandas or scipy. The
+DAG factory and `airloop check` share this module.
 
 Custom feature modules (`module:function`) are imported here too, by the DAG parse and `airloop check` alike: a
 module that fails to import (or lacks the function) turns only its own spec into an error line, so the factory
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from airloop.catalog import SpecLoad, load_specs_isolated
 from airloop.errors import AirloopError, SpecError
+from airloop.monitor.drift_methods import unknown_method
 
 if TYPE_CHECKING:
     from airloop.spec import PipelineSpec
@@ -26,12 +26,9 @@ if TYPE_CHECKING:
 
 def check_drift_method(spec: PipelineSpec, source: str) -> None:
     """Raise SpecError, naming file and field, when `drift.method` is neither `auto` nor a registered statistic."""
-    from airloop.monitor.drift.registry import check_method  # the package import registers every statistic
-
-    try:
-        check_method(spec.drift.method)
-    except SpecError as exc:
-        raise SpecError(f"{source}: field 'drift.method': {exc}") from None
+    why = unknown_method(spec.drift.method)
+    if why:
+        raise SpecError(f"{source}: field 'drift.method': {why}")
 
 
 def import_feature_modules(spec: PipelineSpec, source: str) -> None:

@@ -12,13 +12,13 @@ when the share of drifted columns is at least `drift_share`.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from airloop.errors import DataError, SpecError
-from airloop.monitor.drift import chi2, jensenshannon, ks, psi, wasserstein  # noqa: F401  (registers the statistics)
 from airloop.monitor.drift.columns import CATEGORICAL, NUMERIC, categorical_codes, infer_kind, numeric_values
 from airloop.monitor.drift.parquet import ParquetColumns
 from airloop.monitor.drift.registry import (
@@ -32,6 +32,10 @@ from airloop.monitor.drift.registry import (
     register,
 )
 from airloop.monitor.drift.report import DriftReport, FeatureDrift
+from airloop.monitor.drift_methods import BUILTIN_STATISTICS
+
+for _name in BUILTIN_STATISTICS:  # each module registers its statistic
+    importlib.import_module(f"{__name__}.{_name}")
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -2,7 +2,8 @@
 
 Each statistic lives in its own small module (`ks`, `wasserstein`, `psi`, `jensenshannon`, `chi2`) holding a private
 pure function per column kind and a public descriptor registered here with `register`. Adding a statistic is one new
-module plus one import line in `airloop.monitor.drift`; nothing else changes.
+module named as the statistic plus its name in `airloop.monitor.drift_methods.BUILTIN_STATISTICS`; nothing else
+changes.
 
 A descriptor says which column kinds it applies to, its default threshold, and how the threshold reads: distances
 drift when the statistic is *above* it (statistic ≥ threshold); tests drift when the p-value is *below* it.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from airloop.errors import SpecError
+from airloop.monitor.drift_methods import AUTO, BUILTIN_STATISTICS, unknown_method
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,6 +97,8 @@ def register(stat: Statistic) -> Statistic:
     """Add a descriptor to the registry (module import time); returns it so modules can bind it to a name."""
     if stat.name in STATISTICS:
         raise ValueError(f"drift statistic '{stat.name}' is registered twice")
+    if stat.name not in BUILTIN_STATISTICS:  # the list specs are checked against at load time
+        raise ValueError(f"drift statistic '{stat.name}' is not in monitor.drift_methods.BUILTIN_STATISTICS")
     unknown = set(stat.kinds) - set(KINDS)
     if unknown or not stat.kinds:
         raise ValueError(f"drift statistic '{stat.name}' has bad kinds {sorted(unknown) or '(none)'}")
@@ -111,11 +115,10 @@ def get_statistic(name: str) -> Statistic:
 
 def check_method(method: str) -> Statistic | None:
     """The statistic a `method` forces, or None for `auto`; unknown names raise SpecError listing the known ones."""
-    if method == "auto":
-        return None
-    if method not in STATISTICS:
-        raise SpecError(f"unknown drift method '{method}' (known: auto, {', '.join(sorted(STATISTICS))})")
-    return STATISTICS[method]
+    why = unknown_method(method)
+    if why:
+        raise SpecError(why)
+    return None if method == AUTO else STATISTICS[method]
 
 
 def auto_method(kind: str, n_reference: int, n_current: int) -> str:
