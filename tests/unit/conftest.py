@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,8 +94,9 @@ def cli_main(env_for, monkeypatch, capsys) -> Callable[..., CliResult]:
     """
     from airloop import cli
 
-    def call(root: Path, *args: str) -> CliResult:
-        for key, value in env_for(root).items():
+    def call(root: Path, *args: str, env: Mapping[str, str] | None = None) -> CliResult:
+        """`env` overrides the locations' variables (e.g. an MLflow that is down)."""
+        for key, value in {**env_for(root), **(env or {})}.items():
             monkeypatch.setenv(key, value)
         monkeypatch.chdir(root)
         monkeypatch.setattr(sys, "argv", ["airloop", *args])

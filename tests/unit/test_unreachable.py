@@ -93,19 +93,10 @@ def _masked(uri: str) -> str:
     return uri.replace(f":{PW_IN_URI}@", ":***@")
 
 
-def _run(tmp_path: Path, env_for, monkeypatch, capsys, tracking_uri: str, *args: str) -> tuple[int, str, str]:
-    """`airloop ARGS` through `cli.main()` with every location under `tmp_path` and MLflow at `tracking_uri`."""
-    from airloop import cli
-
-    for key, value in {**env_for(tmp_path), "MLFLOW_TRACKING_URI": tracking_uri}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["airloop", *args])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    out = capsys.readouterr()
-    return int(info.value.code or 0), out.out, out.err
+def _run(cli_main, tmp_path: Path, tracking_uri: str, *args: str) -> tuple[int, str, str]:
+    """`airloop ARGS` in-process (the `cli_main` fixture) with MLflow at `tracking_uri`."""
+    result = cli_main(tmp_path, *args, env={"MLFLOW_TRACKING_URI": tracking_uri})
+    return int(result.rc or 0), result.stdout, result.stderr
 
 
 REGISTRY_COMMANDS = {
@@ -118,8 +109,8 @@ REGISTRY_COMMANDS = {
 
 
 @pytest.mark.parametrize("command", list(REGISTRY_COMMANDS))
-def test_cli_exits_4_naming_the_uri_when_mlflow_is_down(command, down_uri, tmp_path, env_for, monkeypatch, capsys):
-    rc, out, err = _run(tmp_path, env_for, monkeypatch, capsys, down_uri, *REGISTRY_COMMANDS[command])
+def test_cli_exits_4_naming_the_uri_when_mlflow_is_down(command, down_uri, tmp_path, cli_main):
+    rc, out, err = _run(cli_main, tmp_path, down_uri, *REGISTRY_COMMANDS[command])
     assert rc == 4, err
     assert out == ""
     line = err.strip()
@@ -140,15 +131,15 @@ NOT_FOUND = {
 
 
 @pytest.mark.parametrize("command", list(NOT_FOUND))
-def test_cli_says_not_found_when_mlflow_answers_that(command, empty_store_uri, tmp_path, env_for, monkeypatch, capsys):
-    rc, out, err = _run(tmp_path, env_for, monkeypatch, capsys, empty_store_uri, *REGISTRY_COMMANDS[command])
+def test_cli_says_not_found_when_mlflow_answers_that(command, empty_store_uri, tmp_path, cli_main):
+    rc, out, err = _run(cli_main, tmp_path, empty_store_uri, *REGISTRY_COMMANDS[command])
     assert (rc, err.strip()) == NOT_FOUND[command]
     assert out == ""
 
 
-def test_cli_models_lists_no_versions_when_mlflow_answers_none(empty_store_uri, tmp_path, env_for, monkeypatch, capsys):
+def test_cli_models_lists_no_versions_when_mlflow_answers_none(empty_store_uri, tmp_path, cli_main):
     """`models` reports rather than fails: a model with no versions is its answer, exit 0 (down is exit 4)."""
-    rc, out, err = _run(tmp_path, env_for, monkeypatch, capsys, empty_store_uri, *REGISTRY_COMMANDS["models"])
+    rc, out, err = _run(cli_main, tmp_path, empty_store_uri, *REGISTRY_COMMANDS["models"])
     assert (rc, err) == (0, "")
     assert out.splitlines() == [f"{NAME}: champion=- challenger=-", "  (no versions yet)"]
 
@@ -221,7 +212,7 @@ def test_every_registry_write_raises_service_unavailable_when_mlflow_is_down(wri
 
 
 def test_cli_promote_exits_4_when_mlflow_goes_down_before_the_alias_moves(
-    tmp_path, env_for, monkeypatch, capsys, closed_port_uri
+    tmp_path, env_for, monkeypatch, cli_main, closed_port_uri
 ):
     """The reads answer (the version exists), then the alias move gets no answer: exit 4, not 70 with MLflow's
     own exception. The failure is the real one a down MLflow raises, replayed at the moment of the write."""
@@ -239,7 +230,7 @@ def test_cli_promote_exits_4_when_mlflow_goes_down_before_the_alias_moves(
         raise down.value
 
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", gone)
-    rc, out, err = _run(tmp_path, env_for, monkeypatch, capsys, store, "promote", NAME, "1")
+    rc, out, err = _run(cli_main, tmp_path, store, "promote", NAME, "1")
     assert rc == 4, err
     assert err.startswith("airloop: the model registry (MLflow) is unreachable at ") and "connection refused" in err
     assert "Traceback" not in err and out == ""
@@ -431,9 +422,9 @@ def test_dvc_restore_tells_an_unreachable_remote_from_a_missing_object(tmp_path,
 
 
 def test_debug_shows_the_traceback_of_an_unreachable_mlflow_with_the_password_masked(
-    closed_port_uri, tmp_path, env_for, monkeypatch, capsys
+    closed_port_uri, tmp_path, cli_main
 ):
-    rc, out, err = _run(tmp_path, env_for, monkeypatch, capsys, closed_port_uri, "--debug", "models", NAME)
+    rc, out, err = _run(cli_main, tmp_path, closed_port_uri, "--debug", "models", NAME)
     assert rc == 4
     assert "Traceback (most recent call last)" in err
     assert "MlflowException" in err  # MLflow's own error, as it came back
