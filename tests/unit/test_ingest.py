@@ -286,3 +286,32 @@ def test_reprocessing_is_a_duplicate(zone, spec):
 )
 def test_batch_id_for(uri, expected):
     assert ingest.batch_id_for(uri, "0123456789abcdef" * 4) == expected
+
+
+def test_an_unreachable_store_leaves_the_batch_pending_not_rejected(tmp_path, settings_for, spec, monkeypatch):
+    """S3 down while the batch is read is `ServiceUnavailable` (retry later), never a rejected batch."""
+    import socket
+
+    from airloop.data.validation import read_table
+    from airloop.errors import ServiceUnavailable
+
+    with socket.socket() as s:  # a port nothing listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    options = {
+        "anon": True,
+        "client_kwargs": {"endpoint_url": endpoint},
+        "config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}},
+    }
+    real_read = storage.read_bytes
+    monkeypatch.setattr(storage, "read_bytes", lambda uri, o=None: real_read(uri, options))
+    monkeypatch.setattr(storage, "sha256", lambda uri, o=None: "0" * 64)
+    raw_uri = "s3://bucket/landing/fraud_detection/batch.parquet"
+    settings = settings_for(tmp_path)
+
+    with pytest.raises(ServiceUnavailable):
+        read_table(raw_uri)
+    with pytest.raises(ServiceUnavailable):
+        ingest.process_batch(spec, settings, DataVersioner.from_settings(settings), raw_uri)
+    assert ingest.load_records(settings, spec.name) == []
+    assert not uris.local_path(settings.area("quarantine", spec.name)).exists()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from airloop.errors import DataError
+from airloop.errors import AirloopError, DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -239,7 +239,11 @@ def rejection_reason(report: ValidationReport, max_invalid_share: float) -> str 
 
 
 def read_table(uri: str) -> pd.DataFrame:
-    """Read a Parquet or CSV batch; any failure becomes a `DataError` with a one-line reason."""
+    """Read a Parquet or CSV batch; a file that cannot be read becomes a `DataError` with a one-line reason.
+
+    An `AirloopError` from storage (`ServiceUnavailable`: S3 down) passes through unchanged: an unreachable store
+    says nothing about the batch, which must stay pending rather than be rejected.
+    """
     import pandas as pd
 
     from airloop import uris
@@ -261,7 +265,7 @@ def read_table(uri: str) -> pd.DataFrame:
         df = pd.read_parquet(source)
         _check_utf8(df, uri)
         return df
-    except DataError:
+    except AirloopError:
         raise
     except Exception as exc:  # pyarrow/pandas raise many types for corrupt input; the reason is what matters
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
