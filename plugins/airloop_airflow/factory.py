@@ -41,8 +41,13 @@ DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_expon
 
 
 def _common(spec: PipelineSpec) -> dict[str, Any]:
-    """What every DAG of a pipeline shares: start, no catch-up, retries, owner, tags, one run at a time."""
+    """What every DAG of a pipeline shares: start, no catch-up, retries, owner, tags, one run at a time.
+
+    `auto_register=False`: a DAG counts only once `build_all` returns it (the DAG file puts those in its globals),
+    so a spec whose later builder raises leaves none of its earlier DAGs behind, only its invalid_spec DAG.
+    """
     return {
+        "auto_register": False,
         "start_date": START,
         "catchup": False,
         "default_args": {**DEFAULT_ARGS, "owner": spec.owner},
@@ -254,6 +259,7 @@ def invalid_spec_dag(stem: str, message: str) -> DAG:
     @dag(
         dag_id=invalid_spec_dag_id(pipeline),
         schedule="@once",
+        auto_register=False,
         start_date=START,
         catchup=False,
         is_paused_upon_creation=False,

@@ -23,6 +23,7 @@ KINDS = ("features", "train", "score", "monitor", "retrain", "staleness")
 # Parse the real DAG folder, then run each invalid-spec DAG's only task body and record what it raised.
 PARSE = """
 import json
+{prelude}
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={dags!r})
 raised = {{}}
@@ -37,9 +38,10 @@ print(json.dumps({{"errors": bag.import_errors, "dag_ids": sorted(bag.dag_ids), 
 """
 
 
-def parse(specs_dir: Path) -> dict:
+def parse(specs_dir: Path, prelude: str = "") -> dict:
+    """Parse the DAG folder in a fresh process, after running `prelude` there (to patch the factory, say)."""
     env = {**os.environ, "AIRLOOP_SPECS_DIR": str(specs_dir), "PYTHONPATH": str(ROOT / "plugins")}
-    code = PARSE.format(dags=str(ROOT / "dags"))
+    code = PARSE.format(dags=str(ROOT / "dags"), prelude=prelude)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -119,3 +121,25 @@ def test_a_custom_feature_module_that_does_not_import_breaks_only_its_own_spec(s
     assert kind == "AirflowFailException" and "\n" not in message
     assert str(churn) in message and "feature 'basket'" in message
     assert "no module 'no_such_churn_features'" in message
+
+
+# The retrain builder raises for churn only, after churn's features/train/score/monitor DAGs were built.
+FAIL_CHURN_RETRAIN = """
+from airloop_airflow import factory
+_retrain = factory.retrain_dag
+def _boom(spec, *args):
+    if spec.name == "churn":
+        raise RuntimeError("retrain builder broke")
+    return _retrain(spec, *args)
+factory.retrain_dag = _boom
+"""
+
+
+def test_a_spec_whose_builder_raises_midway_leaves_none_of_its_dags_behind(specs_dir: Path):
+    """DAGs are not auto-registered: churn's DAGs built before the failing builder do not stay live."""
+    (specs_dir / "churn.yaml").write_text(churn_text())
+    bag = parse(specs_dir, prelude=FAIL_CHURN_RETRAIN)
+    assert bag["errors"] == {}
+    assert {f"fraud_detection__{k}" for k in KINDS} <= set(bag["dag_ids"])
+    assert [d for d in bag["dag_ids"] if d.startswith("churn")] == ["churn__invalid_spec"]
+    assert "retrain builder broke" in bag["raised"]["churn__invalid_spec"][1]
