@@ -31,6 +31,14 @@ class ServiceUnavailable(AirloopError):
         super().__init__(f"{service} is unreachable at {self.uri}: {self.reason}")
 
 
+def first_line(exc: BaseException, *, limit: int | None = None) -> str:
+    """An error as one line (MLflow's, pyarrow's and botocore's messages run to a stack of lines), for one-line
+    CLI errors and logs; cut to `limit` characters (ending in `...`) when given."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if limit is None or len(line) <= limit else line[: limit - 3] + "..."
+
+
 def mask_credentials(uri: str) -> str:
     """`uri` with the password of its user-info replaced by `***` (`http://user:***@host`), for messages and logs."""
     from urllib.parse import urlsplit, urlunsplit

@@ -66,11 +66,6 @@ def dag_ids(pipeline: str, kinds: tuple[DagKind, ...] = tuple(DagKind)) -> dict[
     return {kind: dag_id(pipeline, kind) for kind in kinds}
 
 
-def pipeline_of(dag: str) -> str:
-    """The pipeline a DAG id belongs to (`fraud_detection__train` → `fraud_detection`)."""
-    return dag.rsplit(DAG_SEPARATOR, 1)[0]
-
-
 def asset_name(pipeline: str, kind: AssetKind | str) -> str:
     """`airloop.fraud_detection.drift`."""
     return f"{ASSET_GROUP}.{pipeline}.{AssetKind(kind).value}"

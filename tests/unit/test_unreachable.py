@@ -194,6 +194,17 @@ def test_registry_reads_answer_not_there_on_a_reachable_store(empty_store_uri):
         models.resolve(NAME, "champion")
 
 
+def test_experiment_id_is_service_unavailable_when_down_and_none_or_created_when_absent(down_uri, tmp_path):
+    with pytest.raises(ServiceUnavailable) as err:
+        Registry(down_uri).experiment_id("airloop-x", create=True)
+    assert err.value.uri == _masked(down_uri)
+    models = Registry(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert models.experiment_id("airloop-x") is None
+    created = models.experiment_id("airloop-x", create=True)
+    assert created is not None
+    assert models.experiment_id("airloop-x") == created
+
+
 @pytest.mark.parametrize(
     "write",
     [

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from airloop.errors import ServiceUnavailable
+from airloop.errors import ServiceUnavailable, first_line
 
 SERVICE = "the model registry (MLflow)"
 NOT_THERE = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"})
@@ -85,5 +85,4 @@ def reason(exc: BaseException) -> str:
     code = getattr(exc, "error_code", None)
     if code in ("UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED", "PERMISSION_DENIED"):
         return f"authentication refused ({code})"
-    line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
+    return first_line(exc, limit=200)

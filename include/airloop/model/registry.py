@@ -1,7 +1,7 @@
 """Model registry on MLflow: log a trained model with lineage, find and load versions, move aliases, describe.
 
 Exports `Registry` (one MLflow tracking server and model registry, built once from `Settings`, like a provider's
-hook), `LoggedVersion`, and the pure helpers `previous_champion`, `experiment_name`, `run_id_of`, `first_line`.
+hook), `LoggedVersion`, and the pure helpers `previous_champion`, `experiment_name`, `run_id_of`.
 What a version records (tags, run contents, recipe) is `airloop.model.lineage`; the promotion rule is
 `airloop.model.gate`, which moves the champion through `Registry.move_champion`.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airloop.errors import RegistryError
+from airloop.errors import RegistryError, first_line
 from airloop.model import lineage
 from airloop.model.lineage import RECIPE_DIR, RUN_KEY
 from airloop.model.mlflow_errors import answering, check_reachable, is_missing
@@ -45,12 +45,6 @@ _HISTORY_KEPT = 50  # champion moves kept in the `champion_history` tag (a tag h
 
 def experiment_name(pipeline: str) -> str:
     return f"airloop-{pipeline}"
-
-
-def first_line(exc: BaseException) -> str:
-    """An MLflow error as one line (its messages can run to a stack of lines), for one-line CLI errors."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_id_of(mv: ModelVersion) -> str:
@@ -111,11 +105,17 @@ class Registry:
 
     def _versions(self, name: str) -> list[ModelVersion]:
         """Every version of `name` (none for an unknown model: MLflow's search answers with an empty list)."""
-        try:
+        with answering(self.tracking_uri):
             return list(self.client.search_model_versions(f"name='{name}'"))
-        except Exception as exc:
-            check_reachable(exc, self.tracking_uri)
-            raise
+
+    def experiment_id(self, name: str, *, create: bool = False) -> str | None:
+        """The id of the MLflow experiment called `name` (`experiment_name(pipeline)`, or a name derived from it);
+        None when there is none, unless `create`, which creates it. MLflow unreachable: `ServiceUnavailable`."""
+        with answering(self.tracking_uri):
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is not None:
+                return str(experiment.experiment_id)
+            return str(self.client.create_experiment(name)) if create else None
 
     # ------------------------------------------------------------------------------------------ logging a version
 
@@ -305,12 +305,12 @@ class Registry:
             for key, value in tags.items():
                 self.client.set_model_version_tag(name, version, key, value)
 
-    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
-        """Log metrics on a run in batches (MLflow takes at most 1000 per call), all at step 0, now."""
+    def log_metrics(self, run_id: str, metrics: dict[str, float], *, step: int = 0) -> None:
+        """Log metrics on a run in batches (MLflow takes at most 1000 per call), all at `step`, now."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(key, value, now, 0) for key, value in metrics.items()]
+        batch = [Metric(key, value, now, step) for key, value in metrics.items()]
         with answering(self.tracking_uri):
             for i in range(0, len(batch), 900):
                 self.client.log_batch(run_id, metrics=batch[i : i + 900])

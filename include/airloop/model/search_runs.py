@@ -32,19 +32,13 @@ ARTIFACT_DIR = "trial"
 BOOSTER = f"{ARTIFACT_DIR}/model.json"
 
 
-def _experiment_id(tracking_uri: str, pipeline: str) -> str:
-    c = Registry(tracking_uri).client
-    exp = c.get_experiment_by_name(experiment_name(pipeline))
-    return exp.experiment_id if exp else c.create_experiment(experiment_name(pipeline))
-
-
 def open_parent(
     tracking_uri: str, pipeline: str, *, tags: dict[str, str], params: dict[str, Any], search_key: str | None
 ) -> str:
     """The search's parent run: a new one, or the unfinished one an earlier try of `search_key` opened on the
     same training data."""
     c = Registry(tracking_uri).client
-    exp = _experiment_id(tracking_uri, pipeline)
+    exp = str(Registry(tracking_uri).experiment_id(experiment_name(pipeline), create=True))
     if search_key:
         found = c.search_runs(
             [exp],
@@ -127,14 +121,13 @@ def load_trial_booster(tracking_uri: str, run_id: str) -> xgb.Booster:
 
 def record_winner(tracking_uri: str, parent_run_id: str, results: list[TrialResult], winner: TrialResult) -> None:
     """On the parent run: which child won, and every trial's validation score as a step series."""
-    from mlflow.entities import Metric, RunTag
+    from mlflow.entities import RunTag
 
-    metrics = [Metric(f"search_valid_{k}", v, 0, r.index) for r in results for k, v in r.valid.items()]
+    registry = Registry(tracking_uri)
+    for r in results:
+        registry.log_metrics(parent_run_id, {f"search_valid_{k}": v for k, v in r.valid.items()}, step=r.index)
     tags = [RunTag("search.best_run_id", winner.run_id), RunTag("search.best_index", str(winner.index))]
-    c = Registry(tracking_uri).client
-    for i in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics per batch
-        c.log_batch(parent_run_id, metrics=metrics[i : i + 900])
-    c.log_batch(parent_run_id, tags=tags)
+    registry.client.log_batch(parent_run_id, tags=tags)
 
 
 def _quote(value: str) -> str:
