@@ -25,11 +25,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 CONFIRM_HEADER = "X-Airloop-Confirm"
 
 
-def _specs() -> list[PipelineSpec]:
-    from airloop.catalog import load_specs
+def _specs() -> tuple[list[PipelineSpec], list[dict[str, str]]]:
+    """The specs that load, and one `{pipeline, file, invalid_spec}` per file that does not — checked and isolated
+    as the DAG parse does (`load_checked`), so one broken draft never takes the overview down."""
+    from airloop.monitor.speccheck import load_checked
     from airloop_airflow.config import settings
 
-    return load_specs(settings().specs_dir)
+    loaded = load_checked(settings().specs_dir)
+    broken = [{"pipeline": p.stem, "file": str(p), "invalid_spec": msg} for p, msg in loaded.errors.items()]
+    return list(loaded.specs.values()), broken
 
 
 def _spec(name: str) -> PipelineSpec:
@@ -146,9 +150,14 @@ def _add_read_api(app: FastAPI) -> None:
     """The JSON API's reads: what the pages show, for scripts and tests."""
     from airloop.ops import views
 
-    @app.get("/api/pipelines", summary="Every pipeline: champion, challenger, metric, last drift check, last retrain")
+    @app.get(
+        "/api/pipelines",
+        summary="Every pipeline: champion, challenger, metric, last drift check, last retrain; a spec file that "
+        "does not load is a row with `invalid_spec` (its error) and `file`",
+    )
     def api_pipelines() -> list[dict[str, Any]]:
-        return views.overview(_specs(), _settings())
+        specs, broken = _specs()
+        return [{**row, "invalid_spec": None} for row in views.overview(specs, _settings())] + broken
 
     @app.get("/api/pipelines/{name}", summary="One pipeline: summary, version timeline, champion history, drift")
     def api_pipeline(name: str) -> dict[str, Any]:
@@ -204,9 +213,10 @@ def _add_pages(app: FastAPI) -> None:
     def overview_page(request: Request) -> HTMLResponse:
         from airloop.ops.charts import sparkline_svg
 
-        rows = views.overview(_specs(), _settings())
+        specs, broken = _specs()
+        rows = views.overview(specs, _settings())
         sparks = {r["pipeline"]: sparkline_svg(r["drift_trend"]) for r in rows}
-        return _page("overview.html", request, rows=rows, sparks=sparks)
+        return _page("overview.html", request, rows=rows, sparks=sparks, broken=broken)
 
     @app.get("/pipelines/{name}", response_class=HTMLResponse, include_in_schema=False)
     def pipeline_page(name: str, request: Request, user: Any = Depends(get_user)) -> HTMLResponse:
