@@ -8,13 +8,14 @@ Keeping the two apart lets the spec model stay at the bottom of the layers while
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from airloop.errors import SpecError
+from airloop.errors import AirloopError, SpecError, first_line
 from airloop.spec import PipelineSpec, validate_spec
 
 
@@ -45,6 +46,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
         text = path.read_text()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read spec ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}): save the spec as UTF-8") from None
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C parser: ~8x faster
     except yaml.YAMLError as exc:
@@ -73,21 +76,33 @@ class SpecLoad:
     errors: dict[Path, str] = field(default_factory=dict)
 
 
-def load_specs_isolated(directory: str | Path) -> SpecLoad:
-    """Like `load_specs`, but a bad file is recorded, not raised: one user's draft must not hide every pipeline."""
+def load_specs_isolated(directory: str | Path, check: Callable[[PipelineSpec, str], None] | None = None) -> SpecLoad:
+    """Like `load_specs`, but a bad file is recorded, not raised: one user's draft must not hide every pipeline.
+
+    `check(spec, source)` runs on each spec that loads (the checks above the catalog: `monitor.speccheck`). Any
+    exception, from reading, parsing or `check`, becomes that file's error (one line per fault, naming the file);
+    the other files still load.
+    """
     out = SpecLoad()
     for path in spec_files(directory):
         try:
-            out.specs[path] = load_spec(path)
-        except SpecError as exc:
+            spec = load_spec(path)
+            if check is not None:
+                check(spec, str(path))
+        except AirloopError as exc:  # already names the file and field (a spec with several faults: a line each)
             out.errors[path] = str(exc)
+        except Exception as exc:  # anything else in one file (a bug, an odd file) stays that file's problem
+            out.errors[path] = f"{path}: {type(exc).__name__}: {first_line(exc)}"
+        else:
+            out.specs[path] = spec
     return out
 
 
 def find_spec(name: str, directory: str | Path) -> PipelineSpec:
-    for ext in ("yaml", "yml"):
-        path = Path(directory) / f"{name}.{ext}"
-        if path.exists():
+    """The spec of pipeline `name` (`NAME.yaml` or `NAME.yml`); SpecError naming the known ones when absent."""
+    files = spec_files(directory)
+    for path in files:
+        if path.stem == name:
             return load_spec(path)
-    known = ", ".join(sorted(p.stem for p in Path(directory).glob("*.y*ml"))) or "none"
+    known = ", ".join(sorted(p.stem for p in files)) or "none"
     raise SpecError(f"unknown pipeline '{name}' (known: {known}; looked in {directory})")

@@ -334,3 +334,37 @@ def test_every_registered_drift_method_loads(tmp_path, spec_dict, method):
     path = _write(tmp_path, spec_dict)
     checked = load_checked(tmp_path)
     assert checked.errors == {} and checked.specs[path].drift.method == method
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_a_spec_that_is_not_utf8_is_its_own_error_beside_a_good_one(tmp_path, spec_dict, encoding):
+    """A Latin-1 or UTF-16 file is a SpecError naming the file, not an exception out of the loader."""
+    from airloop.catalog import load_spec, load_specs_isolated
+    from airloop.monitor.speccheck import load_checked
+
+    good = _write(tmp_path, spec_dict)
+    spec_dict["name"] = "churn"
+    bad = _write(tmp_path, spec_dict, name="churn")
+    bad.write_bytes(("# café owner: Zoë\n" + bad.read_text()).encode(encoding))
+    with pytest.raises(SpecError, match="not UTF-8 text"):
+        load_spec(bad)
+    for loaded in (load_specs_isolated(tmp_path), load_checked(tmp_path)):
+        assert list(loaded.specs) == [good]
+        assert list(loaded.errors) == [bad]
+        assert loaded.errors[bad].startswith(f"{bad}: not UTF-8 text") and "\n" not in loaded.errors[bad]
+
+
+def test_the_isolated_loader_records_any_exception_of_one_file(tmp_path, spec_dict):
+    from airloop.catalog import load_specs_isolated
+
+    good = _write(tmp_path, spec_dict)
+    spec_dict["name"] = "churn"
+    other = _write(tmp_path, spec_dict, name="churn")
+
+    def check(spec, source):
+        if spec.name == "churn":
+            raise RuntimeError("a bug in one check\nsecond line")
+
+    loaded = load_specs_isolated(tmp_path, check)
+    assert list(loaded.specs) == [good]
+    assert loaded.errors == {other: f"{other}: RuntimeError: a bug in one check"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -20,6 +19,7 @@ from airloop.cli.app import (
     fail,
     progress,
     settings,
+    spec_named,
 )
 
 
@@ -29,34 +29,49 @@ def models(
     format: FormatOption = Fmt.table,
 ) -> None:
     """Champion, challenger and every version of each pipeline's model."""
-    from airloop.catalog import load_specs
-    from airloop.metrics import TASK_METRICS
+    from airloop.catalog import load_specs_isolated
+    from airloop.errors import SpecError
     from airloop.model.registry import Registry
 
     s = settings()
-    specs = {sp.name: sp for sp in load_specs(s.specs_dir)}
-    names = [name] if name else list(specs)
+    if name:  # only the spec asked for: another pipeline's broken draft is not this command's business
+        try:
+            specs = {name: spec_named(name)}
+        except SpecError:  # a model whose spec is gone (or broken) still lists, with the default task's metrics
+            specs = {}
+        names = [name]
+    else:  # the specs that load; a broken draft is `airloop check`'s to report
+        specs = {sp.name: sp for sp in load_specs_isolated(s.specs_dir).specs.values()}
+        names = list(specs)
     rows = Registry.from_settings(s).describe_models(names)
-    if format == Fmt.json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
+    emit(format, rows, _models_table(rows, specs))
+
+
+def _models_table(rows: list[dict], specs: dict) -> str:
+    """`airloop models` for a person: per pipeline its aliases, then a line per version with its task's metrics."""
+    from airloop.metrics import TASK_METRICS
+
+    lines = []
     for entry in rows:
-        typer.echo(f"{entry['pipeline']}: champion={entry['champion'] or '-'} challenger={entry['challenger'] or '-'}")
+        lines.append(
+            f"{entry['pipeline']}: champion={entry['champion'] or '-'} challenger={entry['challenger'] or '-'}"
+        )
         if not entry["versions"]:
-            typer.echo("  (no versions yet)")
+            lines.append("  (no versions yet)")
             continue
         spec = specs.get(entry["pipeline"])
         metrics = TASK_METRICS[spec.label.task if spec else "binary"]  # the pipeline's own task's metrics
-        typer.echo(
+        lines.append(
             f"  {'ver':>4} {'aliases':<20} " + " ".join(f"{m:>8}" for m in metrics) + f" {'data_md5':<12} "
             f"{'trigger':<10} {'gate':<9} created"
         )
         for v in entry["versions"]:
             values = " ".join(f"{v['metrics'].get(m, float('nan')):>8.4f}" for m in metrics)
-            typer.echo(
+            lines.append(
                 f"  {v['version']:>4} {','.join(v['aliases']) or '-':<20} {values} {(v['data_md5'] or '-')[:12]:<12} "
                 f"{v['trigger'] or '-':<10} {v['gate'] or '-':<9} {v['created']}"
             )
+    return "\n".join(lines)
 
 
 @app.command()

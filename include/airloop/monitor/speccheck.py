@@ -44,19 +44,14 @@ def import_feature_modules(spec: PipelineSpec, source: str) -> None:
             raise SpecError(f"{source}: field 'features.{i}' ({feat.name}): {exc}") from None
 
 
+def check_loaded(spec: PipelineSpec, source: str) -> None:
+    """The checks above the catalog, on one spec that loaded: its drift method, then its feature module imports."""
+    check_drift_method(spec, source)
+    import_feature_modules(spec, source)
+
+
 def load_checked(directory: str | Path) -> SpecLoad:
     """Every spec of a directory, each checked on its own (fields, drift method, feature imports): the good ones,
     and one line per bad file. The DAG factory and `airloop check` both call this, so they agree on what is broken.
     """
-    loaded = load_specs_isolated(directory)
-    good: dict[Path, PipelineSpec] = {}
-    errors = dict(loaded.errors)
-    for path, spec in loaded.specs.items():
-        try:
-            check_drift_method(spec, str(path))
-            import_feature_modules(spec, str(path))
-        except SpecError as exc:
-            errors[path] = str(exc)
-        else:
-            good[path] = spec
-    return SpecLoad(good, dict(sorted(errors.items())))
+    return load_specs_isolated(directory, check_loaded)
