@@ -31,6 +31,7 @@ from airloop.contracts import (
 from airloop.data import ingest
 from airloop.data.ingest import BatchRecord  # what `process` returns; the DAG glue decodes it from XCom
 from airloop.errors import AirloopError
+from airloop.model.registry import CHAMPION, Registry
 from airloop.store import storage
 from airloop.store.versioning import DataVersioner
 
@@ -113,7 +114,6 @@ def train(
     from airloop.data.features import feature_columns
     from airloop.model import training
     from airloop.model.lineage import RUN_KEY
-    from airloop.model.registry import Registry
 
     done = _registered_before(spec, settings, run_key)
     if done:
@@ -146,7 +146,6 @@ def train(
 
 def _registered_before(spec: PipelineSpec, settings: Settings, run_key: str | None) -> Trained | None:
     """The version an earlier try of this unit of work registered (then this try returns it), else None."""
-    from airloop.model.registry import Registry
 
     if not run_key:
         return None
@@ -161,7 +160,6 @@ def _registered_before(spec: PipelineSpec, settings: Settings, run_key: str | No
 def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any], trigger: str) -> Skipped | None:
     """Why training would learn nothing new (see `train`), or None when it should train."""
     from airloop.model import training
-    from airloop.model.registry import CHAMPION, Registry
 
     window = training.training_window(spec, records)
     if (rows := sum(r.n_valid for r in window)) < spec.training.min_rows:  # expected early on: a skip, not a failure
@@ -224,7 +222,7 @@ def prepare_search(
     conf = spec.model.search
     tags = lineage_tags(spec, data, trigger=lineage.trigger, git=lineage.git_sha, extra_tags=lineage.extra_tags)
     parent = search_runs.open_parent(
-        settings.tracking_uri,
+        Registry.from_settings(settings),
         spec.name,
         tags=tags,
         params={
@@ -266,8 +264,9 @@ def fit_trial(spec: PipelineSpec, settings: Settings, job: TrialJob) -> TrialRes
     from airloop.data.features import feature_columns
     from airloop.model import search_runs, training
 
+    registry = Registry.from_settings(settings)
     run, trial = job.run, job.trial
-    done = search_runs.finished_trial(settings.tracking_uri, run.parent_run_id, trial.index)
+    done = search_runs.finished_trial(registry, run.parent_run_id, trial.index)
     if done:
         log.warning("%s: trial %d was finished by an earlier try: reusing it", spec.name, trial.index)
         return done
@@ -276,7 +275,7 @@ def fit_trial(spec: PipelineSpec, settings: Settings, job: TrialJob) -> TrialRes
     fit = training.fit(split, spec, features, trial.params, score_holdout=False)
     valid = training.evaluate(fit.booster, split.valid, features, spec.label.column, spec.label.task)
     tags = {"pipeline": spec.name, "data_md5": run.data_md5, "trigger": run.lineage.trigger}
-    result = search_runs.log_trial(settings.tracking_uri, run.parent_run_id, trial.index, fit, valid, tags)
+    result = search_runs.log_trial(registry, run.parent_run_id, trial.index, fit, valid, tags)
     log.info("%s: trial %d %s → valid %s %s", spec.name, trial.index, trial.params, run.metric, valid.get(run.metric))
     return result
 
@@ -293,17 +292,17 @@ def select_trial(
     parent run with full lineage and registered (it then goes to the gate like any challenger)."""
     from airloop.model import search, search_runs, training
     from airloop.model.lineage import RUN_KEY
-    from airloop.model.registry import Registry
 
     done = _registered_before(spec, settings, run_key)
     if done:
         return done
+    registry = Registry.from_settings(settings)
     run, results = prepared.run, list(results)
     winner = search.best(results, run.metric)
-    fit, holdout = _winner_fit(spec, settings, run, winner, len(results))
+    fit, holdout = _winner_fit(spec, settings, registry, run, winner, len(results))
     data = training.TrainingSet(Path(), run.data_md5, list(run.batches), run.n_rows)
-    search_runs.record_winner(settings.tracking_uri, run.parent_run_id, results, winner)
-    logged = Registry.from_settings(settings).log_model_version(
+    search_runs.record_winner(registry, run.parent_run_id, results, winner)
+    logged = registry.log_model_version(
         spec,
         fit,
         data,
@@ -333,14 +332,14 @@ def select_trial(
 
 
 def _winner_fit(
-    spec: PipelineSpec, settings: Settings, run: SearchRun, winner: TrialResult, n_trials: int
+    spec: PipelineSpec, settings: Settings, registry: Registry, run: SearchRun, winner: TrialResult, n_trials: int
 ) -> tuple[FitResult, Any]:
     """The winning trial's booster as it was trained, scored once on the holdout: the fit to register, and the
     holdout it was scored on."""
     from airloop.data.features import feature_columns
     from airloop.model import search_runs, training
 
-    booster = search_runs.load_trial_booster(settings.tracking_uri, winner.run_id)
+    booster = search_runs.load_trial_booster(registry, winner.run_id)
     split = _restored_split(spec, settings, run.data_md5)
     features = feature_columns(spec)
     metrics = training.evaluate(booster, split.holdout, features, spec.label.column, spec.label.task)
@@ -363,7 +362,6 @@ def measure_feature_gain(spec: PipelineSpec, settings: Settings, *, version: str
     """The feature-importance test: refit without each candidate feature on the version's own split, with its
     exact parameters, and record on the version whether each adds predictive power (the gate may require it)."""
     from airloop.model import feature_gain
-    from airloop.model.registry import Registry
 
     registry = Registry.from_settings(settings)
     c = registry.client
@@ -390,8 +388,6 @@ def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = Non
     """
     import time
 
-    from airloop.model.registry import Registry
-
     limit = spec.training.max_model_age_seconds
     registry = Registry.from_settings(settings)
     current = registry.champion_version(spec.name)
@@ -413,7 +409,6 @@ def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = Non
 def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str) -> GateDecision:
     """Rebuild the challenger's exact holdout from its versioned training set, then gate."""
     from airloop.model.gate import gate_and_promote
-    from airloop.model.registry import Registry
 
     holdout = _restored_split(spec, settings, data_md5).holdout
     with champion_lock(settings, spec.name):
@@ -423,7 +418,6 @@ def gate(spec: PipelineSpec, settings: Settings, *, version: str, data_md5: str)
 
 def promote(spec_name: str, settings: Settings, version: str, *, actor: str, reason: str | None = None) -> str | None:
     """Make `version` champion by hand, under the champion lock. Returns the previous champion."""
-    from airloop.model.registry import Registry
 
     with champion_lock(settings, spec_name):
         return Registry.from_settings(settings).promote(spec_name, version, actor=actor, reason=reason)
@@ -431,7 +425,6 @@ def promote(spec_name: str, settings: Settings, version: str, *, actor: str, rea
 
 def rollback(spec_name: str, settings: Settings, *, actor: str, dry_run: bool = False) -> tuple[str, str]:
     """Move the champion back to the one before it (not with `dry_run`), under the champion lock. Returns (from, to)."""
-    from airloop.model.registry import Registry
 
     with champion_lock(settings, spec_name):
         return Registry.from_settings(settings).rollback(spec_name, actor=actor, dry_run=dry_run)

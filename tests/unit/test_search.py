@@ -261,7 +261,7 @@ def test_the_best_validation_score_wins_and_is_registered_as_trained(searched):
     from airloop.data.features import feature_columns
 
     registered = Registry.from_settings(searched["settings"]).load_booster("retail_demand", chosen.version)
-    trained = search_runs.load_trial_booster(searched["settings"].tracking_uri, winner.run_id)
+    trained = search_runs.load_trial_booster(Registry.from_settings(searched["settings"]), winner.run_id)
     split = steps._restored_split(searched["spec"], searched["settings"], chosen.data_md5)
     features = feature_columns(searched["spec"])
     got = training.predict(registered, split.holdout, features)

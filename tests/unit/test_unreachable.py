@@ -21,6 +21,7 @@ import pytest
 from airloop import steps
 from airloop.contracts import Lineage
 from airloop.errors import RegistryError, ServiceUnavailable, mask_credentials
+from airloop.model import search_runs
 from airloop.model.mlflow_errors import check_reachable, is_missing, is_unreachable, reason
 from airloop.model.registry import Registry
 
@@ -203,6 +204,22 @@ def test_experiment_id_is_service_unavailable_when_down_and_none_or_created_when
     created = models.experiment_id("airloop-x", create=True)
     assert created is not None
     assert models.experiment_id("airloop-x") == created
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: search_runs.open_parent(r, NAME, tags={"data_md5": "0" * 32}, params={}, search_key="k"),
+        lambda r: search_runs.finished_trial(r, "0" * 32, 0),
+        lambda r: search_runs.load_trial_booster(r, "0" * 32),
+    ],
+    ids=["open_parent", "finished_trial", "load_trial_booster"],
+)
+def test_model_search_raises_service_unavailable_when_mlflow_is_down(call, closed_port_uri):
+    """MLflow down during a search: exit 4 (ServiceUnavailable), not MLflow's own error read as a bug (exit 70)."""
+    with pytest.raises(ServiceUnavailable) as err:
+        call(Registry(closed_port_uri))
+    assert err.value.uri == _masked(closed_port_uri)
 
 
 @pytest.mark.parametrize(
