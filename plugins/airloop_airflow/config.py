@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airloop.settings import Settings
@@ -100,6 +100,19 @@ def _connection(conn_id: str):
         return Connection.get(conn_id)
     except AirflowNotFoundException:
         return None
+
+
+MONITOR_POKE_ENV = "AIRLOOP_MONITOR_POKE_SECONDS"
+
+
+def monitor_poke() -> dict[str, Any]:
+    """How often the monitor's champion sensor pokes: DriftSensor's defaults (a minute, backing off), or — when
+    `AIRLOOP_MONITOR_POKE_SECONDS` is set, as the local dev stack (demo, e2e) does — a fixed, short interval, so
+    the first batch's drift check follows its first champion within seconds. Read when the DAG file is parsed."""
+    seconds = os.environ.get(MONITOR_POKE_ENV)
+    if not seconds:
+        return {}
+    return {"poke_interval": float(seconds), "exponential_backoff": False}
 
 
 def spec_named(name: str) -> PipelineSpec:

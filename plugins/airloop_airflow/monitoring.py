@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Metadata, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airloop_airflow.config import spec_named, task_settings
+from airloop_airflow.config import monitor_poke, spec_named, task_settings
 from airloop_airflow.sensors import DriftSensor
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _check_drift_task(name: str):
 
 def monitor_tasks(name: str, drift: Asset, decay: Asset) -> None:
     """Wire the monitor DAG: wait (cheaply) for a champion → check the batches → emit drift and decay."""
-    wait = DriftSensor(task_id="wait_for_champion", pipeline=name, poke_interval=5, timeout=6 * 3600, soft_fail=True)
+    wait = DriftSensor(task_id="wait_for_champion", pipeline=name, timeout=6 * 3600, soft_fail=True, **monitor_poke())
     results = _check_drift_task(name)()
     wait >> results
     _emit_drift_task(drift)(results)

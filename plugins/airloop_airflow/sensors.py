@@ -22,14 +22,32 @@ class DriftSensor(BaseSensorOperator):
     for: the sensor skips, and so does the rest of the run. An unreachable registry raises (the task retries):
     it never reads as "no champion".
 
+    Every rescheduled poke is a full task start, so by default the pokes are a minute apart (Airflow's advice for
+    reschedule mode) and back off exponentially up to `max_wait` (15 min) while no champion exists.
+
     Args:
         pipeline: Name of the pipeline spec (templated).
     """
 
     template_fields = ("pipeline",)
 
-    def __init__(self, *, pipeline: str, mode: str = "reschedule", poke_interval: float = 30, **kwargs: Any):
-        super().__init__(mode=mode, poke_interval=poke_interval, **kwargs)
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        mode: str = "reschedule",
+        poke_interval: float = 60,
+        exponential_backoff: bool = True,
+        max_wait: float = 15 * 60,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            mode=mode,
+            poke_interval=poke_interval,
+            exponential_backoff=exponential_backoff,
+            max_wait=max_wait,
+            **kwargs,
+        )
         self.pipeline = pipeline
 
     def poke(self, context: Context) -> bool:

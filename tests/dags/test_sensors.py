@@ -56,6 +56,20 @@ def test_defaults_and_template_fields():
     assert sensor.mode == "reschedule"
     assert sensor.template_fields == ("pipeline",)
     assert sensor.pipeline == PIPELINE
+    # Each rescheduled poke is a task start: a minute apart, backing off while no champion exists.
+    assert (sensor.poke_interval, sensor.exponential_backoff) == (60, True)
+    assert sensor.max_wait is not None and sensor.max_wait.total_seconds() == 15 * 60
+
+
+def test_the_dev_stack_pokes_every_few_seconds(monkeypatch):
+    """`AIRLOOP_MONITOR_POKE_SECONDS` (the local stack sets 5): a fixed interval, as the demo and e2e runs rely on."""
+    from airloop_airflow.config import monitor_poke
+
+    monkeypatch.delenv("AIRLOOP_MONITOR_POKE_SECONDS", raising=False)
+    assert monitor_poke() == {}
+    monkeypatch.setenv("AIRLOOP_MONITOR_POKE_SECONDS", "5")
+    sensor = DriftSensor(task_id="drift", pipeline=PIPELINE, **monitor_poke())
+    assert (sensor.poke_interval, sensor.exponential_backoff) == (5, False)
 
 
 def test_poke_waits_for_a_champion_while_a_batch_is_unchecked(tmp_path, monkeypatch):

@@ -148,6 +148,8 @@ class LocalStack:
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+            # The first batch's monitor run waits on the first champion: poke every 5 s, not a backing-off minute.
+            "AIRLOOP_MONITOR_POKE_SECONDS": "5",
             "AIRLOOP_PII_KEY": self._secrets()["pii_key"],  # tasks only: clients never hash
             "PYTHONWARNINGS": "ignore::DeprecationWarning",
             "GIT_DIR": str(self.root / ".git"),
