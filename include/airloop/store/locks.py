@@ -8,6 +8,9 @@ therefore happens under one lock per pipeline, kept beside the pipeline's state:
 - object stores: a lock object created with a conditional PUT (`If-None-Match: *`), which S3, MinIO and moto apply
   atomically. It records its owner and a lease; a holder that died is taken over once its lease has run out, and
   a holder only ever deletes its own lock object (`If-Match` on its ETag).
+
+An object store that gives no answer (connection refused, HTTP 5xx, credentials refused) raises
+`ServiceUnavailable`, as storage does: never "cannot take lock", never "released". 412/409 are contention.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from airloop import uris
-from airloop.errors import AirloopError
+from airloop.errors import AirloopError, ServiceUnavailable
+from airloop.store.storage import answering
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +101,18 @@ def _s3(uri: str, owner: str, timeout: float, lease: float, poll: float, endpoin
     while True:
         body = json.dumps({"owner": owner, "acquired": time.time(), "expires": time.time() + lease}).encode()
         try:
-            etag = s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")["ETag"]
+            with answering(uri, endpoint_url):
+                etag = s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")["ETag"]
             break
         except ClientError as exc:
             if _code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise AirloopError(f"cannot take lock {uri}: {exc}") from exc
-        holder = _holder(s3, bucket, key)
+        holder = _holder(s3, uri, endpoint_url)
         if holder and holder["expires"] < time.time():
             log.warning("lock %s held by %s expired %.0fs ago: taking it over", uri, holder["owner"], -holder["left"])
             try:
-                s3.delete_object(Bucket=bucket, Key=key, IfMatch=holder["etag"])
+                with answering(uri, endpoint_url):
+                    s3.delete_object(Bucket=bucket, Key=key, IfMatch=holder["etag"])
             except ClientError:
                 pass  # someone else took it over first, or the holder released it: try again
             continue
@@ -118,20 +124,27 @@ def _s3(uri: str, owner: str, timeout: float, lease: float, poll: float, endpoin
         yield
     finally:
         try:
-            s3.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
+            with answering(uri, endpoint_url):
+                s3.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
         except ClientError as exc:  # our lease ran out and another holder has it now: leave theirs alone
             log.warning("lock %s was no longer ours at release: %s", uri, exc)
+        except ServiceUnavailable as exc:  # raising here would hide the body's outcome; the lease frees the lock
+            log.warning("lock %s not released (taken over when its lease runs out): %s", uri, exc)
 
 
-def _holder(s3, bucket: str, key: str) -> dict | None:
+def _holder(s3, uri: str, endpoint_url: str | None) -> dict | None:
+    """The lock object's owner, lease and ETag; None when it is gone (released meanwhile)."""
     from botocore.exceptions import ClientError
 
+    parsed = urlparse(uri)
     try:
-        obj = s3.get_object(Bucket=bucket, Key=key)
+        with answering(uri, endpoint_url):
+            obj = s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+            raw = obj["Body"].read()
     except ClientError:
-        return None  # released meanwhile
+        return None  # an answer: the object is not there (released meanwhile)
     try:
-        data = json.loads(obj["Body"].read())
+        data = json.loads(raw)
         expires = float(data["expires"])
     except (ValueError, KeyError, TypeError):
         expires, data = 0.0, {"owner": "unreadable lock"}  # a corrupt lock object must not block forever

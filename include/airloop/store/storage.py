@@ -92,15 +92,24 @@ def unreachable_reason(exc: BaseException) -> str | None:
 
 
 @contextmanager
-def _answering(uri: str, options: dict[str, Any] | None) -> Iterator[None]:
-    """Around a call to a remote store: "cannot reach" on `s3://` becomes `ServiceUnavailable`; the rest passes."""
+def answering(uri: str, endpoint: str | None = None) -> Iterator[None]:
+    """Around a call to a remote store: "cannot reach" on `s3://` becomes `ServiceUnavailable` naming `endpoint`
+    (None: the environment's, else AWS); every answer (a missing key, a failed precondition) passes unchanged.
+
+    For any S3 client, not only this module's fsspec calls: the S3 lock wraps its boto3 calls in it.
+    """
     try:
         yield
     except Exception as exc:
         why = unreachable_reason(exc) if uri.startswith(("s3://", "s3a://")) else None
         if why is None:
             raise
-        raise ServiceUnavailable("S3", _s3_endpoint(options), f"{why} (for {uri})") from exc
+        raise ServiceUnavailable("S3", endpoint or _s3_endpoint(None), f"{why} (for {uri})") from exc
+
+
+def _answering(uri: str, options: dict[str, Any] | None):
+    """`answering` for this module's calls, naming the endpoint their fsspec options reach."""
+    return answering(uri, _s3_endpoint(options))
 
 
 def list_files(uri: str, pattern: str = "*", options: dict[str, Any] | None = None) -> list[FileInfo]:
