@@ -454,3 +454,11 @@ def test_generated_test_finds_a_spec_on_another_drive_by_its_absolute_path(tmp_p
     text = render.features_test("shop", tmp_path / "pipes" / "shop.yaml", tmp_path / "tests" / "test_features_shop.py")
     assert f'SPEC = "{(tmp_path / "pipes" / "shop.yaml").resolve().as_posix()}"' in text
     assert "SPEC_PATH = Path(SPEC)\n" in text and render.SPEC_NEXT_TO_TEST not in text
+
+
+def test_the_feature_module_template_imports_without_pandas(tmp_path):
+    """Every `airloop new` feature module is imported at each DAG parse: pandas (and numpy) only in annotations."""
+    (tmp_path / "features_shop.py").write_text(render.template("features.py"))
+    probe = "import sys, features_shop; sys.exit(sorted({'pandas', 'numpy'} & set(sys.modules)) or 0)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

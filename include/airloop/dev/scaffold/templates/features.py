@@ -4,9 +4,11 @@ $name.
 The spec references a function here as `transform: "MODULE:FUNCTION"`, e.g.
 "$module:missing_count".
 
-airloop imports this module when it builds features (the feature task, training, drift checks) with the spec's
-directory on the Python path for the import, so the module's name must be unique (hence the pipeline's name in
-it) and helper modules next to it must be imported at the top of this file, not inside functions.
+airloop imports this module with the spec's directory on the Python path for the import only: at every DAG parse
+and `airloop check` (a module that fails to import breaks only this pipeline), and when it builds features (the
+feature task, training, drift checks). So the module's name must be unique (hence the pipeline's name in it),
+helper modules next to it must be imported at the top of this file, not inside functions, and its import-time
+code must stay cheap: import heavy libraries (numpy, pandas) inside the functions that use them.
 
 The contract: `fn(df: pd.DataFrame, **params) -> pd.Series | pd.DataFrame`
 - `df` holds the feature's `column`/`columns` from the spec (every schema column but the label when it names
@@ -20,7 +22,10 @@ The contract: `fn(df: pd.DataFrame, **params) -> pd.Series | pd.DataFrame`
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the DAG parse imports this module and must not pay for pandas
+    import pandas as pd
 
 
 def missing_count(df: pd.DataFrame) -> pd.Series:
@@ -30,11 +35,13 @@ def missing_count(df: pd.DataFrame) -> pd.Series:
 
 # Several columns from one function: declare them, and return a DataFrame with exactly those columns.
 #
-# import numpy as np
 # from airloop import outputs
 #
 # @outputs("sin", "cos")
 # def day_of_year(df: pd.DataFrame, period: float = 365.25) -> pd.DataFrame:
+#     import numpy as np
+#     import pandas as pd
+#
 #     angle = df.iloc[:, 0].dt.dayofyear * (2 * np.pi / period)
 #     return pd.DataFrame({"sin": np.sin(angle), "cos": np.cos(angle)})
 #
