@@ -115,7 +115,15 @@ def monitor_poke() -> dict[str, Any]:
     return {"poke_interval": float(seconds), "exponential_backoff": False}
 
 
-def spec_named(name: str) -> PipelineSpec:
+def spec_named(name: str, where: Settings | None = None) -> PipelineSpec:
+    """The spec of pipeline `name` from the specs directory of `where` (default: this process's settings)."""
     from airloop.catalog import find_spec
 
-    return find_spec(name, settings().specs_dir)
+    return find_spec(name, (where or settings()).specs_dir)
+
+
+def task_inputs(name: str) -> tuple[PipelineSpec, Settings]:
+    """What a task body passes to `airloop.steps`: the pipeline's spec and the task's settings (`task_settings`:
+    credentials in place and masked), the settings built once."""
+    where = task_settings()
+    return spec_named(name, where), where

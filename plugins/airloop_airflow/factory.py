@@ -25,7 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airloop.contracts import from_xcom, to_xcom
 from airloop.naming import INVALID_SPEC, RETRAIN_TRIGGERS, AssetKind, DagKind, asset_name, dag_id, invalid_spec_dag_id
 from airloop_airflow.assets import landing_asset, pipeline_asset
-from airloop_airflow.config import settings, spec_named, task_settings
+from airloop_airflow.config import settings, task_inputs
 from airloop_airflow.monitoring import monitor_tasks
 from airloop_airflow.training import train_gate_announce
 
@@ -72,7 +72,7 @@ def features_dag(spec: PipelineSpec, where: Settings, features: Asset) -> DAG:
             """Raw files in the landing zone not processed yet (the watcher event only wakes us up)."""
             from airloop import steps
 
-            found = steps.discover(spec_named(name), task_settings())
+            found = steps.discover(*task_inputs(name))
             log.info("%d new batch file(s): %s", len(found), found)
             return found
 
@@ -81,7 +81,7 @@ def features_dag(spec: PipelineSpec, where: Settings, features: Asset) -> DAG:
             """Validate, quarantine, build features, write curated Parquet and version it with DVC."""
             from airloop import steps
 
-            record = steps.process(spec_named(name), task_settings(), raw_uri)
+            record = steps.process(*task_inputs(name), raw_uri)
             log.info("%s → %s (%s)", raw_uri, record.status, record.reason or record.md5)
             return to_xcom(record)
 
@@ -153,7 +153,7 @@ def score_dag(spec: PipelineSpec, features: Asset, champion: Asset) -> DAG:
             """Predictions for every curated batch not scored yet, each row tagged with the model version."""
             from airloop import steps
 
-            scored = steps.score(spec_named(name), task_settings())
+            scored = steps.score(*task_inputs(name))
             if not scored:  # an expected state (no champion yet, or every batch scored): a skip, not a red run
                 raise AirflowSkipException("nothing to score: no champion yet, or every curated batch is scored")
             log.info("scored %d batch(es): %s", len(scored), [s.uri for s in scored])
@@ -199,7 +199,7 @@ def staleness_dag(spec: PipelineSpec, stale: Asset) -> DAG:
             """Compare the champion's age with max_model_age; emit the stale asset only when it is older."""
             from airloop import steps
 
-            result = steps.staleness(spec_named(name), task_settings())
+            result = steps.staleness(*task_inputs(name))
             log.info("%s: %s", name, result.reason)
             if not result.stale:
                 raise AirflowSkipException(result.reason)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Metadata, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airloop_airflow.config import monitor_poke, spec_named, task_settings
+from airloop_airflow.config import monitor_poke, task_inputs
 from airloop_airflow.sensors import DriftSensor
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _check_drift_task(name: str):
         (`drift_detected`, `share_drifted`, `top_drifted`, report URIs, live performance on labelled batches)."""
         from airloop import steps
 
-        results = steps.check_drift(spec_named(name), task_settings())
+        results = steps.check_drift(*task_inputs(name))
         if results is None:  # the sensor saw a champion; it left (a rollback to nothing) before the check began
             raise AirflowSkipException(f"{name} has no champion with lineage: nothing to compare with")
         return results

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airloop_airflow.config import spec_named, task_settings
+from airloop_airflow.config import task_inputs
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -53,7 +53,7 @@ class DriftSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         from airloop.monitor.checks import drift_work
 
-        work = drift_work(spec_named(self.pipeline), task_settings())
+        work = drift_work(*task_inputs(self.pipeline))
         if work == "nothing_new":
             raise AirflowSkipException(f"every curated batch of {self.pipeline} is checked already")
         if work == "no_champion":

@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airloop.contracts import GateDecision, PreparedSearch, Skipped, Trained, TrialJob, TrialResult, from_xcom, to_xcom
 from airloop_airflow.assets import lineage, work_key
-from airloop_airflow.config import spec_named, task_settings
+from airloop_airflow.config import task_inputs
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
@@ -53,7 +53,7 @@ def _train_task(name: str, queue: str | None):
 
         context = get_current_context()
         started_by = lineage(context, name)
-        result = steps.train(spec_named(name), task_settings(), started_by, run_key=work_key(context))
+        result = steps.train(*task_inputs(name), started_by, run_key=work_key(context))
         if isinstance(result, Skipped):
             raise AirflowSkipException(result.reason)
         _log_registered(name, result, started_by.trigger)
@@ -75,9 +75,7 @@ def _search_tasks(name: str, queue: str | None, parallel: int):
         from airloop import steps
 
         context = get_current_context()
-        prepared = steps.prepare_search(
-            spec_named(name), task_settings(), lineage(context, name), search_key=work_key(context)
-        )
+        prepared = steps.prepare_search(*task_inputs(name), lineage(context, name), search_key=work_key(context))
         if isinstance(prepared, Skipped):
             raise AirflowSkipException(prepared.reason)
         return [to_xcom(job) for job in prepared.jobs()]
@@ -87,7 +85,7 @@ def _search_tasks(name: str, queue: str | None, parallel: int):
         """Train one trial on the search's versioned training set; an MLflow child run."""
         from airloop import steps
 
-        return to_xcom(steps.fit_trial(spec_named(name), task_settings(), from_xcom(TrialJob, job)))
+        return to_xcom(steps.fit_trial(*task_inputs(name), from_xcom(TrialJob, job)))
 
     @task
     def select(jobs: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,7 +95,7 @@ def _search_tasks(name: str, queue: str | None, parallel: int):
         context = get_current_context()
         prepared = PreparedSearch.from_jobs([from_xcom(TrialJob, j) for j in jobs])
         trials = [from_xcom(TrialResult, r) for r in results]
-        result = steps.select_trial(spec_named(name), task_settings(), prepared, trials, run_key=work_key(context))
+        result = steps.select_trial(*task_inputs(name), prepared, trials, run_key=work_key(context))
         _log_registered(name, result, prepared.run.lineage.trigger)
         return to_xcom(result)
 
@@ -115,9 +113,7 @@ def _feature_gain_task(name: str, queue: str | None):
         from airloop import steps
 
         trained = from_xcom(Trained, result)
-        gains = steps.measure_feature_gain(
-            spec_named(name), task_settings(), version=trained.version, data_md5=trained.data_md5
-        )
+        gains = steps.measure_feature_gain(*task_inputs(name), version=trained.version, data_md5=trained.data_md5)
         for feature, g in gains.features.items():
             log.info("%s: %s %s gain %+.4f (adds: %s)", name, feature, gains.metric, g["gain"], g["adds"])
         return result
@@ -132,7 +128,7 @@ def _gate_task(name: str):
         from airloop import steps
 
         trained = from_xcom(Trained, result)
-        decision = steps.gate(spec_named(name), task_settings(), version=trained.version, data_md5=trained.data_md5)
+        decision = steps.gate(*task_inputs(name), version=trained.version, data_md5=trained.data_md5)
         log.info("gate: v%s %s — %s", decision.version, decision.decision, decision.reason)
         return to_xcom(decision)
 
