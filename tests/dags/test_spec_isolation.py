@@ -143,3 +143,14 @@ def test_a_spec_whose_builder_raises_midway_leaves_none_of_its_dags_behind(specs
     assert {f"fraud_detection__{k}" for k in KINDS} <= set(bag["dag_ids"])
     assert [d for d in bag["dag_ids"] if d.startswith("churn")] == ["churn__invalid_spec"]
     assert "retrain builder broke" in bag["raised"]["churn__invalid_spec"][1]
+
+
+def test_a_spec_file_that_is_not_utf8_breaks_only_its_own_spec(specs_dir: Path):
+    """A Latin-1 file beside fraud_detection: no import error, its own invalid_spec DAG, the others intact."""
+    (specs_dir / "legacy.yaml").write_bytes(churn_text().replace("name: churn", "name: légacy", 1).encode("latin-1"))
+    bag = parse(specs_dir)
+    assert bag["errors"] == {}
+    assert {f"fraud_detection__{k}" for k in KINDS} <= set(bag["dag_ids"])
+    assert [d for d in bag["dag_ids"] if d.startswith("legacy")] == ["legacy__invalid_spec"]
+    kind, message, _ = bag["raised"]["legacy__invalid_spec"]
+    assert kind == "AirflowFailException" and str(specs_dir / "legacy.yaml") in message
