@@ -512,3 +512,24 @@ def test_progress_shows_the_library_stage_messages_only_on_a_terminal(monkeypatc
         expected = "airloop: resolving x 1\nairloop: rebuilding: training on 40 rows\n" if terminal else ""
         assert out.err == expected
         assert (stage.level, stage.propagate, list(stage.handlers)) == before
+
+
+@pytest.mark.parametrize(
+    ("uri", "masked"),
+    [
+        ("http://user:pw@host:5000/x", "http://user:***@host:5000/x"),
+        ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),  # an empty user: Redis's usual form
+        ("postgresql+psycopg://a:b@db/mlflow", "postgresql+psycopg://a:***@db/mlflow"),
+        ("http://host:5000/x", "http://host:5000/x"),
+    ],
+)
+def test_debug_traceback_masks_passwords_in_urls(capsys, uri, masked):
+    from airloop.cli import _print_traceback
+
+    try:
+        raise RuntimeError(f"cannot reach {uri}")
+    except RuntimeError as exc:
+        _print_traceback(exc)
+    err = capsys.readouterr().err
+    assert f"cannot reach {masked}" in err
+    assert ":pw@" not in err and ":b@" not in err

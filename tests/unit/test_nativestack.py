@@ -94,3 +94,9 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path):
     stack = NativeStack(ROOT, tmp_path, postgres_url=f"postgresql://postgres@127.0.0.1:{free_port()}")
     with pytest.raises(AirloopError, match="PostgreSQL at postgresql://postgres@127.0.0.1:.* is not reachable"):
         stack.ensure_databases()
+
+
+def test_database_url_masks_a_password_with_an_empty_user():
+    with pytest.raises(AirloopError) as info:
+        database_url("redis://:hunter2@127.0.0.1:6379/0", "x")
+    assert "hunter2" not in str(info.value) and "redis://:***@127.0.0.1:6379/0" in str(info.value)

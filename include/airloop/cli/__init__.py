@@ -35,7 +35,7 @@ def _print_traceback(exc: BaseException) -> None:
     import re
 
     text = "".join(traceback.format_exception(exc))
-    typer.echo(re.sub(r"(://[^/\s:@]+:)[^@\s/]+@", r"\1***@", text), err=True, nl=False)
+    typer.echo(re.sub(r"(://[^/\s:@]*:)[^@\s/]+@", r"\1***@", text), err=True, nl=False)  # user may be empty
 
 
 def _internal(exc: BaseException) -> NoReturn:

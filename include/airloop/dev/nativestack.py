@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airloop.dev.localstack import LocalStack, Progress
 from airloop.dev.processes import free_port, http_get, pid_alive, stop_session, wait_for
-from airloop.errors import AirloopError
+from airloop.errors import AirloopError, mask_credentials
 
 BUCKETS = {"landing": "airloop-landing", "data": "airloop-data", "dvc": "airloop-dvc", "mlflow": "airloop-mlflow"}
 CELERY_QUEUES = "default"  # the GPU queue is consumed by GPU workers only (compose profile `gpu`)
@@ -36,16 +36,8 @@ def database_url(server_url: str, database: str, driver: str = "postgresql+psyco
     """`postgresql://user:pw@host:port[/anything]` → `<driver>://user:pw@host:port/<database>`."""
     parts = urlsplit(server_url)
     if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-        raise AirloopError(f"not a PostgreSQL URL: {_redact(server_url)}")
+        raise AirloopError(f"not a PostgreSQL URL: {mask_credentials(server_url)}")
     return urlunsplit((driver, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
 
 
 class NativeStack(LocalStack):
@@ -193,8 +185,8 @@ class NativeStack(LocalStack):
             return psycopg.connect(database_url(self.postgres_url, database, "postgresql"), autocommit=True)
         except psycopg.OperationalError as exc:
             raise AirloopError(
-                f"PostgreSQL at {_redact(self.postgres_url)} is not reachable ({str(exc).strip()}); start it, or "
-                "point AIRLOOP_POSTGRES_URL at one"
+                f"PostgreSQL at {mask_credentials(self.postgres_url)} is not reachable ({str(exc).strip()}); "
+                "start it, or point AIRLOOP_POSTGRES_URL at one"
             ) from exc
 
     def ensure_databases(self) -> list[str]:
@@ -224,8 +216,8 @@ class NativeStack(LocalStack):
             client.ping()
         except redis.RedisError as exc:
             raise AirloopError(
-                f"Redis at {_redact(self.redis_url)} is not reachable ({exc}); start it, or point AIRLOOP_REDIS_URL "
-                "at one"
+                f"Redis at {mask_credentials(self.redis_url)} is not reachable ({exc}); start it, or point "
+                "AIRLOOP_REDIS_URL at one"
             ) from exc
         return client
 
@@ -409,8 +401,8 @@ class NativeStack(LocalStack):
                 "s3_endpoint": f"http://127.0.0.1:{ports.get('s3')}",
                 "buckets": BUCKETS,
                 "databases": self.databases,
-                "postgres": _redact(self.postgres_url),
-                "redis": _redact(self.redis_url),
+                "postgres": mask_credentials(self.postgres_url),
+                "redis": mask_credentials(self.redis_url),
                 "celery_workers": state.get("workers", []),
                 "startup_seconds": state.get("startup_seconds"),
             }
@@ -423,7 +415,7 @@ class NativeStack(LocalStack):
         out.append(f"dropped databases {', '.join(self.databases.values())} (the S3 server's objects are gone)")
         if self.ephemeral:
             self._redis().flushdb()
-            out.append(f"flushed {_redact(self.redis_url)}")
+            out.append(f"flushed {mask_credentials(self.redis_url)}")
         return out
 
 
