@@ -26,7 +26,6 @@ from airloop.contracts import (
     Trained,
     TrialJob,
     TrialResult,
-    from_xcom,
 )
 from airloop.data import ingest
 from airloop.data.ingest import BatchRecord  # what `process` returns; the DAG glue decodes it from XCom
@@ -106,7 +105,7 @@ def train(
     A try that finds a version already registered under its key returns that version instead of training again,
     so a retry after a crash (worker killed after registering) never leaves two versions for one run.
 
-    With `model.search` in the spec the trials train here one after another (the CLI's path); the DAGs run the
+    With `model.search` in the spec the trials train here one after another, in this process; the DAGs run the
     same three steps (`prepare_search`, `fit_trial`, `select_trial`) as mapped tasks instead.
     """
     import pandas as pd
@@ -115,7 +114,8 @@ def train(
     from airloop.model import training
     from airloop.model.lineage import RUN_KEY
 
-    done = _registered_before(spec, settings, run_key)
+    registry = Registry.from_settings(settings)
+    done = _registered_before(spec, registry, run_key)
     if done:
         return done
     if spec.model.search is not None:
@@ -123,16 +123,16 @@ def train(
         if isinstance(prepared, Skipped):
             return prepared
         results = [fit_trial(spec, settings, job) for job in prepared.jobs()]
-        return select_trial(spec, settings, prepared, results, run_key=run_key)
+        return _select(spec, settings, registry, prepared, results, run_key)
     records = ingest.load_records(settings, spec.name)
-    skipped = _nothing_to_learn(spec, settings, records, lineage.trigger)
+    skipped = _nothing_to_learn(spec, registry, records, lineage.trigger)
     if skipped:
         return skipped
     data = training.assemble_training_set(spec, records, DataVersioner.from_settings(settings))
 
     split = training.split_frame(pd.read_parquet(data.path), spec)
     fit = training.fit(split, spec, feature_columns(spec))
-    logged = Registry.from_settings(settings).log_model_version(
+    logged = registry.log_model_version(
         spec,
         fit,
         data,
@@ -144,27 +144,21 @@ def train(
     return _trained(spec, logged, data, fit)
 
 
-def _registered_before(spec: PipelineSpec, settings: Settings, run_key: str | None) -> Trained | None:
+def _registered_before(spec: PipelineSpec, registry: Registry, run_key: str | None) -> Trained | None:
     """The version an earlier try of this unit of work registered (then this try returns it), else None."""
-
-    if not run_key:
-        return None
-    done = Registry.from_settings(settings).version_for_run_key(spec.name, run_key)
-    if not done:
-        return None
-    trained = from_xcom(Trained, done)
-    log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, trained.version)
+    trained = registry.version_for_run_key(spec.name, run_key) if run_key else None
+    if trained:
+        log.warning("%s: %s registered v%s in an earlier try: reusing it", spec.name, run_key, trained.version)
     return trained
 
 
-def _nothing_to_learn(spec: PipelineSpec, settings: Settings, records: list[Any], trigger: str) -> Skipped | None:
+def _nothing_to_learn(spec: PipelineSpec, registry: Registry, records: list[Any], trigger: str) -> Skipped | None:
     """Why training would learn nothing new (see `train`), or None when it should train."""
     from airloop.model import training
 
     window = training.training_window(spec, records)
     if (rows := sum(r.n_valid for r in window)) < spec.training.min_rows:  # expected early on: a skip, not a failure
         return Skipped(reason=f"{rows} labelled rows, fewer than training.min_rows ({spec.training.min_rows})")
-    registry = Registry.from_settings(settings)
     if trigger == "new_data" and not spec.training.retrain_on_new_data:
         champion = registry.version_tags(spec.name, CHAMPION)
         if champion:
@@ -212,8 +206,9 @@ def prepare_search(
     from airloop.model import search, search_runs, training
     from airloop.model.lineage import lineage_tags
 
+    registry = Registry.from_settings(settings)
     records = ingest.load_records(settings, spec.name)
-    skipped = _nothing_to_learn(spec, settings, records, lineage.trigger)
+    skipped = _nothing_to_learn(spec, registry, records, lineage.trigger)
     if skipped:
         return skipped
     data = training.assemble_training_set(spec, records, DataVersioner.from_settings(settings))
@@ -222,7 +217,7 @@ def prepare_search(
     conf = spec.model.search
     tags = lineage_tags(spec, data, trigger=lineage.trigger, git=lineage.git_sha, extra_tags=lineage.extra_tags)
     parent = search_runs.open_parent(
-        Registry.from_settings(settings),
+        registry,
         spec.name,
         tags=tags,
         params={
@@ -290,13 +285,23 @@ def select_trial(
 ) -> Trained:
     """The search's last step: the best trial by validation metric, scored on the holdout once, logged in the
     parent run with full lineage and registered (it then goes to the gate like any challenger)."""
+    registry = Registry.from_settings(settings)
+    done = _registered_before(spec, registry, run_key)
+    return done or _select(spec, settings, registry, prepared, results, run_key)
+
+
+def _select(
+    spec: PipelineSpec,
+    settings: Settings,
+    registry: Registry,
+    prepared: PreparedSearch,
+    results: Sequence[TrialResult],
+    run_key: str | None,
+) -> Trained:
+    """`select_trial` once its run key is known to have registered nothing yet."""
     from airloop.model import search, search_runs, training
     from airloop.model.lineage import RUN_KEY
 
-    done = _registered_before(spec, settings, run_key)
-    if done:
-        return done
-    registry = Registry.from_settings(settings)
     run, results = prepared.run, list(results)
     winner = search.best(results, run.metric)
     fit, holdout = _winner_fit(spec, settings, registry, run, winner, len(results))
@@ -390,11 +395,12 @@ def staleness(spec: PipelineSpec, settings: Settings, *, now: float | None = Non
 
     limit = spec.training.max_model_age_seconds
     registry = Registry.from_settings(settings)
-    current = registry.champion_version(spec.name)
-    if limit is None or current is None:
+    champion = registry.alias_model_version(spec.name, CHAMPION)
+    current = str(champion.version) if champion else None
+    if limit is None or champion is None:
         why = "no max_model_age in the spec" if limit is None else "no champion yet"
         return Staleness(stale=False, reason=why, champion_version=current)
-    created = registry.resolve(spec.name, current).creation_timestamp / 1000
+    created = champion.creation_timestamp / 1000
     age = (time.time() if now is None else now) - created
     stale = age > limit
     reason = (

@@ -327,6 +327,29 @@ def test_train_runs_the_search_in_process(tmp_path, settings_for, monkeypatch):
     assert isinstance(skipped, Skipped) and "nothing new to learn" in skipped.reason
 
 
+def test_train_with_a_search_checks_its_run_key_once(tmp_path, settings_for, monkeypatch):
+    """The in-process search asks the registry for an earlier try's version once, not again at selection."""
+    settings = settings_for(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    spec = retail({"strategy": "random", "trials": 2, "space": {"max_depth": [2, 3]}})
+    steps.land(spec, settings, generate("retail", rows=800, seed=5, labels=True), "b1.parquet")
+    for uri in steps.discover(spec, settings):
+        steps.process(spec, settings, uri)
+    asked: list[str] = []
+    original = Registry.version_for_run_key
+
+    def counting(self, name, run_key):
+        asked.append(run_key)
+        return original(self, name, run_key)
+
+    monkeypatch.setattr(Registry, "version_for_run_key", counting)
+    out = steps.train(spec, settings, Lineage(trigger="manual"), run_key="dag/run/train")
+    assert isinstance(out, Trained) and not out.reused and asked == ["dag/run/train"]
+    again = steps.train(spec, settings, Lineage(trigger="manual"), run_key="dag/run/train")
+    assert isinstance(again, Trained) and again.reused and again.version == out.version
+    assert again.batches == out.batches and again.data_md5 == out.data_md5
+
+
 def test_a_search_refuses_a_frame_it_cannot_score(searched):
     """All trials without a finite validation score: select fails loudly and registers nothing."""
     results = [dataclasses.replace(r, valid={"rmse": float("nan")}) for r in searched["results"]]

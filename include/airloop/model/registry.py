@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airloop.contracts import Trained
 from airloop.errors import RegistryError, first_line
 from airloop.model import lineage
 from airloop.model.lineage import RECIPE_DIR, RUN_KEY
@@ -167,7 +168,7 @@ class Registry:
         mv = mlflow.register_model(model_uri, name, tags=tags)  # knows MLflow 3's logged-model ids (models:/m-…)
         return str(mv.version)
 
-    def version_for_run_key(self, name: str, run_key: str) -> dict[str, Any] | None:
+    def version_for_run_key(self, name: str, run_key: str) -> Trained | None:
         """The version an earlier try of the same unit of work registered, as `steps.train` returns it; else None.
 
         "MLflow unreachable" raises `ServiceUnavailable`: it must fail the try, never read as "nothing registered".
@@ -175,17 +176,16 @@ class Registry:
         for mv in self._versions(name):
             tags = mv.tags or {}
             if tags.get(RUN_KEY) == run_key:
-                batches = [b for b in tags.get("training_batches", "").split(",") if b]
-                return {
-                    "version": str(mv.version),
-                    "run_id": mv.run_id,
-                    "data_md5": tags.get("data_md5"),
-                    "device": tags.get("device"),
-                    "batches": batches,
-                    "n_rows": int(tags.get("n_rows", "0") or 0),
-                    "metrics": lineage.metric_tags(tags),
-                    "reused": True,
-                }
+                return Trained(
+                    version=str(mv.version),
+                    run_id=run_id_of(mv),
+                    data_md5=tags.get("data_md5", ""),
+                    device=tags.get("device"),
+                    batches=tuple(b for b in tags.get("training_batches", "").split(",") if b),
+                    n_rows=int(tags.get("n_rows", "0") or 0),
+                    metrics=lineage.metric_tags(tags),
+                    reused=True,
+                )
         return None
 
     # ------------------------------------------------------------------------------------------ finding a version
@@ -215,25 +215,26 @@ class Registry:
                 f"{mv.name} v{mv.version}: cannot read its MLflow run {run_id}: {first_line(exc)}"
             ) from None
 
-    def alias_version(self, name: str, alias: str) -> str | None:
+    def alias_model_version(self, name: str, alias: str) -> ModelVersion | None:
         """The version holding `alias`, or None (no such alias, or no such model)."""
         try:
-            return str(self.client.get_model_version_by_alias(name, alias).version)
+            return self.client.get_model_version_by_alias(name, alias)
         except Exception as exc:
             self._unless_missing(exc)
             return None
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The number of the version holding `alias`, or None (no such alias, or no such model)."""
+        mv = self.alias_model_version(name, alias)
+        return str(mv.version) if mv else None
 
     def champion_version(self, name: str) -> str | None:
         return self.alias_version(name, CHAMPION)
 
     def version_tags(self, name: str, alias: str) -> dict[str, str]:
         """Tags of the version holding `alias` (plus its number under `version`); empty when there is none."""
-        try:
-            mv = self.client.get_model_version_by_alias(name, alias)
-        except Exception as exc:
-            self._unless_missing(exc)
-            return {}
-        return {**(mv.tags or {}), "version": str(mv.version)}
+        mv = self.alias_model_version(name, alias)
+        return {**(mv.tags or {}), "version": str(mv.version)} if mv else {}
 
     def latest_version_tags(self, name: str) -> dict[str, str]:
         """Tags of the newest registered version (plus `version`); empty when the model has none."""
