@@ -103,6 +103,25 @@ def test_the_dag_parse_imports_neither_scipy_nor_xgboost():
     assert (pandas, numpy) == ("False", "False"), out.stdout + out.stderr  # 0.17 s parse, not 1.2 s
 
 
+def test_the_dag_parse_of_a_scaffolded_pipeline_imports_no_pandas(tmp_path: Path):
+    """`airloop new`'s feature module is imported at every parse (the feature check): it must not pull pandas in."""
+    specs = tmp_path / "specs"
+    new = [sys.executable, "-m", "airloop.cli", "new", "shop", "--dir", str(specs), "--tests-dir", str(tmp_path)]
+    made = subprocess.run(new, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert (specs / "features_shop.py").is_file()
+    code = (
+        "import sys; from airloop_airflow.factory import build_all; dags = build_all(); "
+        "print({f'shop__{k}' for k in ('features', 'train', 'score', 'monitor', 'retrain')} <= set(dags), "
+        "'features_shop' in sys.modules, 'pandas' in sys.modules, 'numpy' in sys.modules)"
+    )
+    env = {**os.environ, "AIRLOOP_SPECS_DIR": str(specs), "PYTHONPATH": str(ROOT / "plugins")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
+    built, imported, pandas, numpy = out.stdout.split()[-4:]
+    assert (built, imported) == ("True", "True"), out.stdout + out.stderr
+    assert (pandas, numpy) == ("False", "False"), out.stdout + out.stderr
+
+
 def test_a_custom_feature_module_that_does_not_import_breaks_only_its_own_spec(specs_dir: Path):
     """The DAG parse imports custom feature modules with the same check as `airloop check`, one spec at a time."""
     text = churn_text().replace(
