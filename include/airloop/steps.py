@@ -30,7 +30,7 @@ from airloop.contracts import (
 from airloop.data import ingest
 from airloop.data.ingest import BatchRecord  # what `process` returns; the DAG glue decodes it from XCom
 from airloop.errors import AirloopError
-from airloop.model.registry import CHAMPION, Registry
+from airloop.model.registry import CHAMPION, Registry, run_id_of
 from airloop.store import storage
 from airloop.store.versioning import DataVersioner
 
@@ -369,19 +369,17 @@ def measure_feature_gain(spec: PipelineSpec, settings: Settings, *, version: str
     from airloop.model import feature_gain
 
     registry = Registry.from_settings(settings)
-    c = registry.client
-    mv = c.get_model_version(spec.name, version)
+    mv = registry.resolve(spec.name, version)
     metric = spec.gate.metric
     tags = mv.tags or {}
     if metric is None or f"metric.{metric}" not in tags:
         raise AirloopError(f"{spec.name} v{version}: no holdout {metric} recorded to compare against")
-    params = registry.recorded(spec.name, version, "params")
+    params = registry.recorded(mv, "params")
     split = _restored_split(spec, settings, data_md5)
     gains = feature_gain.feature_gain(spec, split, params, float(tags[f"metric.{metric}"]))
-    for key, value in feature_gain.tags(gains).items():
-        c.set_model_version_tag(spec.name, version, key, value)
+    registry.tag_version(spec.name, version, feature_gain.tags(gains))
     finite = {f"{feature_gain.TAG}.{name}": g["gain"] for name, g in gains.items() if math.isfinite(g["gain"])}
-    registry.log_metrics(str(mv.run_id), finite)
+    registry.log_metrics(run_id_of(mv), finite)
     return FeatureGains(version=version, metric=metric, features=gains)
 
 

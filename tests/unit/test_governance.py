@@ -333,7 +333,8 @@ def test_the_without_model_differs_only_by_the_feature(tested):
 
     spec, settings = tested["spec"], tested["settings"]
     trained = tested["trained"][0]
-    params = Registry.from_settings(settings).recorded("store_sales", "1", "params")
+    models = Registry.from_settings(settings)
+    params = models.recorded(models.resolve("store_sales", "1"), "params")
     split = steps._restored_split(spec, settings, trained.data_md5)
     again = training.fit(split, spec, feature_columns(spec), feature_gain._overrides(params))
     assert again.metrics["rmse"] == trained.metrics["rmse"]

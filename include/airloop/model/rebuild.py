@@ -128,7 +128,7 @@ def _recipe(
     present = registry.recipe_files(mv)
     spec: PipelineSpec | None
     if "spec.json" in present:
-        spec = parse_spec(registry.recorded(name, version, "spec"), f"{label} {RECIPE_DIR}/spec.json")
+        spec = parse_spec(registry.recorded(mv, "spec"), f"{label} {RECIPE_DIR}/spec.json")
     else:
         wanted = (mv.tags or {}).get("spec_hash")
         try:
@@ -144,7 +144,7 @@ def _recipe(
             )
         notes.append(f"no recorded spec: used the spec file in {settings.specs_dir}, whose hash matches")
     if "params.json" in present:
-        return spec, Recorded(registry.recorded(name, version, "params"))
+        return spec, Recorded(registry.recorded(mv, "params"))
     notes.append("no recorded params.json: parameters derived from the spec, compared with the run's logged params")
     return spec, Recorded(dict(run.data.params), as_text=True)
 

@@ -284,18 +284,18 @@ class Registry:
                 f"{mv.name} v{mv.version}: cannot list the artifacts of run {run_id}: {first_line(exc)}"
             ) from None
 
-    def recorded(self, name: str, version: str, what: str) -> dict[str, Any]:
+    def recorded(self, mv: ModelVersion, what: str) -> dict[str, Any]:
         """One recorded recipe file of a version's run (`spec` or `params`; see `log_model_version`)."""
         import tempfile
 
-        run_id = run_id_of(self.client.get_model_version(name, version))
+        run_id = run_id_of(mv)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 path = self.client.download_artifacts(run_id, f"{RECIPE_DIR}/{what}.json", tmp)
             except Exception as exc:
                 check_reachable(exc, self.tracking_uri)
                 raise RegistryError(
-                    f"{name} v{version}: no recorded {what}.json on run {run_id} ({first_line(exc)})"
+                    f"{mv.name} v{mv.version}: no recorded {what}.json on run {run_id} ({first_line(exc)})"
                 ) from None
             return json.loads(Path(path).read_text())
 
@@ -413,15 +413,16 @@ class Registry:
                 self._unless_missing(exc)
                 out.append({"pipeline": name, "champion": None, "challenger": None, "versions": []})
                 continue
+            aliases = {alias: str(v) for alias, v in (model.aliases or {}).items()}
             by_version: dict[str, list[str]] = {}
-            for alias, v in (model.aliases or {}).items():
-                by_version.setdefault(str(v), []).append(alias)
+            for alias, v in aliases.items():
+                by_version.setdefault(v, []).append(alias)
             found = sorted(self._versions(name), key=lambda m: int(m.version))
             out.append(
                 {
                     "pipeline": name,
-                    "champion": self.alias_version(name, CHAMPION),
-                    "challenger": self.alias_version(name, CHALLENGER),
+                    "champion": aliases.get(CHAMPION),
+                    "challenger": aliases.get(CHALLENGER),
                     "versions": [lineage.describe_version(mv, by_version.get(str(mv.version), [])) for mv in found],
                 }
             )
