@@ -101,3 +101,62 @@ def test_new_data_does_not_retrain_once_a_champion_exists_unless_the_spec_says_s
         again = steps.train(spec, settings, Lineage(trigger="drift"))
         assert isinstance(again, Skipped), "the same window never trains twice"
         assert "nothing new to learn" in again.reason
+
+
+def test_check_pending_builds_one_registry_loads_the_booster_once_and_lists_drift_records_once(
+    tmp_path, settings_for, fast_spec, monkeypatch
+):
+    """Three labelled batches, one unlabelled, one already checked: one Registry, one booster download, one listing
+    of `drift/` (no `exists` per batch: the sensor asks this at every poke)."""
+    import pandas as pd
+
+    from airloop.data import ingest
+    from airloop.store import storage
+
+    settings = settings_for(tmp_path)
+    storage.write_bytes(checks._record_uri(settings, fast_spec.name, "done"), b"{}")
+    records = [
+        ingest.BatchRecord(b, b, f"file:///{b}", "curated", has_labels=labels)
+        for b, labels in [("done", True), ("a", True), ("b", False), ("c", True), ("d", True)]
+    ]
+    calls: dict[str, int] = {"registries": 0, "boosters": 0, "list_files": 0}
+
+    class FakeRegistry:
+        def version_tags(self, name, alias):
+            return {"version": "3", "data_md5": "md5"}
+
+        def load_booster(self, name, version):
+            calls["boosters"] += 1
+            return f"booster v{version}"
+
+    def from_settings(_settings):
+        calls["registries"] += 1
+        return FakeRegistry()
+
+    class FakeVersioner:
+        def restore(self, md5, dst):
+            pd.DataFrame({"x": [1.0]}).to_parquet(dst)
+            return dst
+
+    real_list = storage.list_files
+
+    def counting_list(uri, *a, **kw):
+        calls["list_files"] += uri.rstrip("/").endswith("/drift")
+        return real_list(uri, *a, **kw)
+
+    monkeypatch.setattr(checks.registry.Registry, "from_settings", staticmethod(from_settings))
+    monkeypatch.setattr(ingest, "load_records", lambda s, p: records)
+    monkeypatch.setattr(ingest, "read_curated", lambda rec, v: pd.DataFrame({"x": [2.0]}))
+    monkeypatch.setattr(storage, "exists", lambda *a, **kw: pytest.fail("one listing, not a check per batch"))
+    monkeypatch.setattr(storage, "list_files", counting_list)
+    monkeypatch.setattr(checks, "compare_features", lambda spec, ref, cur: "report")
+    monkeypatch.setattr(checks, "live_performance", lambda spec, champion, batch, booster: {"booster": booster})
+    monkeypatch.setattr(
+        checks, "_record", lambda spec, settings, models, batch_id, *rest: {"batch_id": batch_id, "perf": rest[-1]}
+    )
+
+    results = checks.check_pending(fast_spec, settings, FakeVersioner())
+    assert [r["batch_id"] for r in results] == ["a", "b", "c", "d"]
+    labelled = {"booster": "booster v3"}
+    assert [r["perf"] for r in results] == [labelled, None, labelled, labelled]
+    assert calls == {"registries": 1, "boosters": 1, "list_files": 1}

@@ -10,6 +10,7 @@ checked once; with no champion yet there is nothing to compare with.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import tempfile
@@ -65,22 +66,24 @@ DriftWork = Literal["nothing_new", "no_champion", "ready"]
 
 
 def unchecked_batches(settings: Settings, pipeline: str) -> list[ingest.BatchRecord]:
-    """Curated batches with no drift record yet, oldest data first (batch records and a file check each)."""
-    return [
-        r
-        for r in ingest.load_records(settings, pipeline)
-        if r.status == "curated" and not storage.exists(_record_uri(settings, pipeline, r.batch_id))
-    ]
+    """Curated batches with no drift record yet, oldest data first (the batch records and one drift listing: the
+    monitor's sensor asks this at every poke)."""
+    folder = uris.join_uri(settings.area("state", pipeline), "drift")
+    checked = {f.name.removesuffix(".json") for f in storage.list_files(folder, "*.json")}
+    return [r for r in ingest.load_records(settings, pipeline) if r.status == "curated" and r.batch_id not in checked]
 
 
-def champion_reference(spec: PipelineSpec, settings: Settings) -> dict[str, str]:
+def champion_reference(
+    spec: PipelineSpec, settings: Settings, models: registry.Registry | None = None
+) -> dict[str, str]:
     """The champion's tags (and `version`) when it has lineage (`data_md5`) to compare with; else empty.
 
     Only MLflow's own "no such model or alias" reads as no champion; an unreachable registry raises
     `ServiceUnavailable` (through `Registry.version_tags`): a monitor run then fails and retries rather than
-    waiting, or worse, deciding there is nothing to check.
+    waiting, or worse, deciding there is nothing to check. `models`: the registry the caller holds, if any.
     """
-    tags = registry.Registry.from_settings(settings).version_tags(spec.name, registry.CHAMPION)
+    models = models or registry.Registry.from_settings(settings)
+    tags = models.version_tags(spec.name, registry.CHAMPION)
     return tags if tags.get("data_md5") else {}
 
 
@@ -104,37 +107,41 @@ def check_pending(spec: PipelineSpec, settings: Settings, versioner: DataVersion
     """
     import pandas as pd
 
-    champion = champion_reference(spec, settings)
+    models = registry.Registry.from_settings(settings)  # one registry (one MLflow client) for the whole run
+    champion = champion_reference(spec, settings, models)
     if not champion:
         log.info("%s has no champion with lineage yet: nothing to compare with", spec.name)
         return None
     todo = unchecked_batches(settings, spec.name)
     if not todo:
         return []
+    # Downloaded once, and only when a labelled batch needs it: the champion is the same for every batch.
+    booster = functools.cache(lambda: models.load_booster(spec.name, champion["version"]))
     with tempfile.TemporaryDirectory() as tmp:
         reference = pd.read_parquet(versioner.restore(champion["data_md5"], Path(tmp) / "reference.parquet"))
         results = []
         for rec in todo:
             current = ingest.read_curated(rec, versioner)
             report = compare_features(spec, reference, current)
-            performance = live_performance(spec, settings, champion, current) if rec.has_labels else None
+            performance = live_performance(spec, champion, current, booster()) if rec.has_labels else None
+            frames = (reference, current)
             results.append(
-                _record(spec, settings, rec.batch_id, champion, report, reference, current, Path(tmp), performance)
+                _record(spec, settings, models, rec.batch_id, champion, report, frames, Path(tmp), performance)
             )
     return results
 
 
-def live_performance(spec: PipelineSpec, settings: Settings, champion: dict[str, str], batch) -> dict[str, Any]:
+def live_performance(spec: PipelineSpec, champion: dict[str, str], batch, booster) -> dict[str, Any]:
     """The champion's metric on a labelled batch vs the score it had on its holdout; decayed if it fell too far.
 
     This catches concept drift, which input statistics cannot see: the inputs look the same, the answers changed.
+    `booster` is the champion's model (`Registry.load_booster`), loaded once by the caller for all its batches.
     """
     from airloop.metrics import improvement
     from airloop.model.training import evaluate
 
     metric = spec.performance.metric or spec.gate.metric
     assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
-    booster = registry.Registry.from_settings(settings).load_booster(spec.name, champion["version"])
     live = evaluate(booster, batch, list(booster.feature_names or ()), spec.label.column, spec.label.task).get(metric)
     live = float("nan") if live is None else live  # a champion of another task has no such metric: no verdict
     baseline = float(champion.get(f"metric.{metric}", "nan"))
@@ -152,9 +159,12 @@ def live_performance(spec: PipelineSpec, settings: Settings, champion: dict[str,
 
 
 def _record(
-    spec, settings, batch_id, champion, report, reference, current, tmp: Path, performance: dict | None = None
+    spec, settings, models, batch_id, champion, report, frames, tmp: Path, performance: dict | None = None
 ) -> dict[str, Any]:
+    """Write one check's HTML report, PNG summary, MLflow run and (last) its record; `frames`: (reference, current)."""
     from airloop.monitor.drift.html import render_html, summary_png
+
+    reference, current = frames
 
     html = render_html(report, reference, current, tmp / f"{batch_id}.html", title=f"{spec.name}: drift of {batch_id}")
     png = summary_png(report, tmp / f"{batch_id}.png")
@@ -172,7 +182,7 @@ def _record(
         "decayed": bool(performance and performance["decayed"]),
         "html_uri": storage.write_bytes(_record_uri(settings, spec.name, batch_id, "html"), html.read_bytes()),
         "png_uri": storage.write_bytes(_record_uri(settings, spec.name, batch_id, "png"), png.read_bytes()),
-        "mlflow_run_id": _log_to_mlflow(spec, settings, batch_id, champion, report, html, png, performance),
+        "mlflow_run_id": _log_check_run(models, spec, batch_id, champion, report, (html, png), performance),
         "report": report.to_dict(),
     }
     # Written last: a check that died half-way is simply done again.
@@ -200,36 +210,29 @@ def _record(
     return summary
 
 
-def _log_to_mlflow(spec, settings, batch_id, champion, report, html: Path, png: Path, performance=None) -> str:
-    models = registry.Registry.from_settings(settings)
-    with answering(models.tracking_uri):  # MLflow down: ServiceUnavailable, the check is retried whole
-        return _log_check_run(models.client, spec, batch_id, champion, report, html, png, performance)
-
-
-def _log_check_run(c, spec, batch_id, champion, report, html: Path, png: Path, performance) -> str:
-    name = f"{registry.experiment_name(spec.name)}-monitoring"
-    experiment = c.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else c.create_experiment(name)
-    run = c.create_run(
-        experiment_id,
-        run_name=f"drift-{batch_id}",
-        tags={
-            "pipeline": spec.name,
-            "batch_id": batch_id,
-            "champion_version": champion["version"],
-            "reference_md5": champion["data_md5"],
-            "drift_detected": str(report.drift_detected).lower(),
-        },
-    )
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    metrics = [Metric("share_drifted", report.share_drifted, now, 0)]
+def _log_check_run(models, spec, batch_id, champion, report, files: tuple[Path, Path], performance) -> str:
+    """The check as a run of the pipeline's monitoring experiment: scores as metrics, HTML and PNG as artifacts.
+    MLflow down: `ServiceUnavailable`, and the check is retried whole (its record is written after this)."""
+    experiment_id = models.experiment_id(f"{registry.experiment_name(spec.name)}-monitoring", create=True)
+    with answering(models.tracking_uri):
+        run = models.client.create_run(
+            experiment_id,
+            run_name=f"drift-{batch_id}",
+            tags={
+                "pipeline": spec.name,
+                "batch_id": batch_id,
+                "champion_version": champion["version"],
+                "reference_md5": champion["data_md5"],
+                "drift_detected": str(report.drift_detected).lower(),
+            },
+        )
+    metrics = {"share_drifted": report.share_drifted}
     if performance and performance["live"] is not None:
-        metrics.append(Metric(f"live_{performance['metric']}", performance["live"], now, 0))
-    metrics += [Metric(f"drift.{n}", f.statistic, now, 0) for n, f in report.features.items()]
-    c.log_batch(run.info.run_id, metrics=metrics)
-    c.log_artifact(run.info.run_id, str(html))
-    c.log_artifact(run.info.run_id, str(png))
-    c.set_terminated(run.info.run_id)
+        metrics[f"live_{performance['metric']}"] = performance["live"]
+    metrics.update({f"drift.{n}": f.statistic for n, f in report.features.items()})
+    models.log_metrics(run.info.run_id, metrics)  # in chunks MLflow accepts, however many features
+    with answering(models.tracking_uri):
+        for path in files:
+            models.client.log_artifact(run.info.run_id, str(path))
+        models.client.set_terminated(run.info.run_id)
     return run.info.run_id
