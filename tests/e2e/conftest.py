@@ -30,7 +30,7 @@ from airloop.dev.demo import RunWatcher
 from airloop.dev.localstack import LocalStack
 from airloop.dev.processes import poll_until
 from airloop.errors import AirloopError
-from airloop.naming import dag_id
+from airloop.naming import DagKind, dag_ids
 from airloop.settings import Settings
 from airloop.spec import PipelineSpec
 from airloop.store import storage
@@ -53,10 +53,11 @@ SpecVariant = tuple[str, Callable[[dict[str, Any]], None]]
 
 @dataclass(frozen=True)
 class Pipeline:
-    """One pipeline on the shared stack: its spec, its DAG ids by kind, and its landing zone."""
+    """One pipeline on the shared stack: its spec, its DAG ids by kind (StrEnum keys: `dag["train"]` works), and
+    its landing zone."""
 
     spec: PipelineSpec
-    dag: dict[str, str]
+    dag: dict[DagKind, str]
     landing: str
 
     def land(self, df: pd.DataFrame, name: str) -> str:
@@ -74,15 +75,30 @@ class SharedStack:
     def pipeline(self, name: str, kinds: Iterable[str]) -> Pipeline:
         """The pipeline `name`, once the scheduler knows all of its DAGs of these kinds."""
         spec = find_spec(name, self.settings.specs_dir)
-        dag = {kind: dag_id(name, kind) for kind in kinds}
+        dag = dag_ids(name, tuple(DagKind(kind) for kind in kinds))
         poll_until(lambda: True if all(self._registered(d) for d in dag.values()) else None, DAGS_TIMEOUT)
         return Pipeline(spec, dag, self.settings.location(spec.storage.landing))
 
     def _registered(self, dag: str) -> bool:
-        try:
-            return self.api.get(f"/dags/{dag}").get("dag_id") == dag
-        except AirloopError:  # 404 until the DAG processor has parsed it
-            return False
+        found = known_dag(self.api, dag)
+        return found is not None and found.get("dag_id") == dag
+
+
+def known_dag(api: AirflowAPI, dag: str) -> dict[str, Any] | None:
+    """The API's record of DAG `dag` (stale or not), or None while the API does not know it."""
+    try:
+        return api.get(f"/dags/{dag}")
+    except AirloopError:  # 404 until the DAG processor has parsed it
+        return None
+
+
+def variant_yaml(name: str, base: str, change: Callable[[dict[str, Any]], None]) -> str:
+    """The shipped spec `base` as pipeline `name` (its own landing zone), changed by `change`, as YAML."""
+    data = yaml.safe_load((SHIPPED_SPECS / f"{base}.yaml").read_text())
+    change(data)
+    data["name"] = name
+    data["storage"]["landing"] = f"landing/{name}"
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def _declared_variants(session: pytest.Session) -> dict[str, SpecVariant]:
@@ -98,11 +114,7 @@ def _write_specs(directory: Path, variants: dict[str, SpecVariant]) -> Path:
     for shipped in sorted(SHIPPED_SPECS.glob("*.yaml")):
         (directory / shipped.name).write_text(shipped.read_text())
     for name, (base, change) in variants.items():
-        data = yaml.safe_load((SHIPPED_SPECS / f"{base}.yaml").read_text())
-        change(data)
-        data["name"] = name
-        data["storage"]["landing"] = f"landing/{name}"
-        (directory / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        (directory / f"{name}.yaml").write_text(variant_yaml(name, base, change))
     return directory
 
 

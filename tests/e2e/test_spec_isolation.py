@@ -20,20 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from airloop.data.datagen import generate
 from airloop.dev.processes import poll_until
-from airloop.errors import AirloopError
-from airloop.naming import dag_id, invalid_spec_dag_id
+from airloop.naming import DagKind, dag_id, dag_ids, invalid_spec_dag_id
+
+from .conftest import known_dag, variant_yaml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 BROKEN = "churn"
 MISSPELT = "min_rowz"  # `training.min_rows`, misspelt
 HEALTHY = "fraud_isolation"
-CHURN_KINDS = ("features", "train", "score", "monitor", "retrain")
+CHURN_KINDS = (DagKind.FEATURES, DagKind.TRAIN, DagKind.SCORE, DagKind.MONITOR, DagKind.RETRAIN)
 STAGE_TIMEOUT = 300
 STALE_TIMEOUT = 180  # a DAG its file no longer defines is marked stale by a periodic clean-up (conftest.py)
 
@@ -46,14 +45,13 @@ def _quick_fraud(data: dict[str, Any]) -> None:
 E2E_SPECS = {HEALTHY: ("fraud_detection", _quick_fraud)}
 
 
+def _misspell(data: dict[str, Any]) -> None:
+    data["training"][MISSPELT] = data["training"].pop("min_rows")
+
+
 def _churn_spec(*, misspelt: bool) -> str:
     """The shipped fraud spec as a pipeline called churn; with `training.min_rows` misspelt when asked."""
-    data = yaml.safe_load((ROOT / "include" / "pipelines" / "fraud_detection.yaml").read_text())
-    data["name"] = BROKEN
-    data["storage"]["landing"] = f"landing/{BROKEN}"
-    if misspelt:
-        data["training"][MISSPELT] = data["training"].pop("min_rows")
-    return yaml.safe_dump(data, sort_keys=False)
+    return variant_yaml(BROKEN, "fraud_detection", _misspell if misspelt else lambda data: None)
 
 
 def _dags(api) -> dict[str, dict[str, Any]]:
@@ -63,19 +61,14 @@ def _dags(api) -> dict[str, dict[str, Any]]:
 
 def _active(api, dag: str) -> dict[str, Any] | None:
     """The DAG when the scheduler knows it and its file still defines it, else None."""
-    try:
-        found = api.get(f"/dags/{dag}")
-    except AirloopError:  # 404 until the DAG processor has parsed it
-        return None
-    return None if found.get("is_stale") else found
+    found = known_dag(api, dag)
+    return None if found is None or found.get("is_stale") else found
 
 
 def _gone(api, dag: str) -> bool:
     """True once the DAG is no longer defined: unknown to the API, or marked stale."""
-    try:
-        return bool(api.get(f"/dags/{dag}").get("is_stale"))
-    except AirloopError:
-        return True
+    found = known_dag(api, dag)
+    return found is None or bool(found.get("is_stale"))
 
 
 def _finished_run(api, dag: str):
@@ -116,7 +109,7 @@ def isolation(e2e_stack):
 
         # Fixed: churn's own DAGs replace the failing one (in the same parse).
         churn_file.write_text(_churn_spec(misspelt=False))
-        churn_dags = [dag_id(BROKEN, kind) for kind in CHURN_KINDS]
+        churn_dags = list(dag_ids(BROKEN, CHURN_KINDS).values())
         poll_until(lambda: True if all(_active(api, d) for d in churn_dags) else None, STAGE_TIMEOUT)
         facts["invalid_gone_once_fixed"] = poll_until(lambda: True if _gone(api, invalid) else None, STALE_TIMEOUT)
 
