@@ -370,9 +370,9 @@ def measure_feature_gain(spec: PipelineSpec, settings: Settings, *, version: str
 
     registry = Registry.from_settings(settings)
     mv = registry.resolve(spec.name, version)
-    metric = spec.gate.metric
+    metric = spec.gate_metric
     tags = mv.tags or {}
-    if metric is None or f"metric.{metric}" not in tags:
+    if f"metric.{metric}" not in tags:
         raise AirloopError(f"{spec.name} v{version}: no holdout {metric} recorded to compare against")
     params = registry.recorded(mv, "params")
     split = _restored_split(spec, settings, data_md5)

@@ -40,8 +40,7 @@ def feature_gain(
     from airloop.metrics import improvement
     from airloop.model import training
 
-    metric = spec.gate.metric
-    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
+    metric = spec.gate_metric
     every = feature_columns(spec)
     by_name = {f.name: f for f in spec.features}
     # The recorded thread count, not this machine's: "all cores" may be another number here.

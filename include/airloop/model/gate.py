@@ -53,7 +53,7 @@ def gate_and_promote(
     """
     from airloop.model.training import evaluate
 
-    name, metric = spec.name, _metric(spec)
+    name, metric = spec.name, spec.gate_metric
     challenger = registry.load_booster(name, version)
     features = list(challenger.feature_names or ())
     ch_score = evaluate(challenger, holdout, features, spec.label.column, spec.label.task)[metric]
@@ -80,12 +80,6 @@ def gate_and_promote(
         registry.mark_challenger(name, version)
     log.info("gate %s v%s: %s (%s)", name, version, decision.decision, decision.reason)
     return decision
-
-
-def _metric(spec: PipelineSpec) -> str:
-    metric = spec.gate.metric
-    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
-    return metric
 
 
 def _decided(
@@ -116,7 +110,7 @@ def _compare(
     from airloop.metrics import improvement
     from airloop.model.training import booster_task, evaluate
 
-    metric = _metric(spec)
+    metric = spec.gate_metric
     champ = registry.load_booster(spec.name, current)
     missing = [f for f in champ.feature_names or [] if f not in holdout.columns]
     champ_task = booster_task(champ) or "binary"
@@ -191,7 +185,7 @@ def _record_slices(
     from airloop.model.registry import run_id_of
     from airloop.model.slices import metric_key
 
-    metric = _metric(spec)
+    metric = spec.gate_metric
     body = {
         "metric": metric,
         "champion_version": current,

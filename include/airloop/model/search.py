@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def selection_metric(spec: PipelineSpec) -> str:
     """The metric trials are ranked by on the validation slice: the search's own, else the gate's."""
     search = spec.model.search
-    return (search.metric if search and search.metric else None) or spec.gate.metric  # type: ignore[return-value]
+    return (search.metric if search else None) or spec.gate_metric
 
 
 def trials(spec: PipelineSpec) -> list[Trial]:

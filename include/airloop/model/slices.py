@@ -53,8 +53,7 @@ def slice_metrics(booster: xgb.Booster, holdout: pd.DataFrame, spec: PipelineSpe
     out: dict[str, dict[str, Any]] = {}
     if spec.slices is None:
         return out
-    metric = spec.gate.metric
-    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
+    metric = spec.gate_metric
     features = list(booster.feature_names or [])
     for cut in spec.slices.by:
         names = groups(holdout, cut)
@@ -87,8 +86,7 @@ def judge(
     conf = spec.slices
     if conf is None:
         return SliceVerdict(True, "no slices", {})
-    metric = spec.gate.metric
-    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
+    metric = spec.gate_metric
     maximize = metric_direction(metric) == "maximize"
     summary: dict[str, Any] = {}
     problems: list[str] = []

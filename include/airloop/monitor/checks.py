@@ -140,8 +140,7 @@ def live_performance(spec: PipelineSpec, champion: dict[str, str], batch, booste
     from airloop.metrics import improvement
     from airloop.model.training import evaluate
 
-    metric = spec.performance.metric or spec.gate.metric
-    assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
+    metric = spec.performance.metric or spec.gate_metric
     live = evaluate(booster, batch, list(booster.feature_names or ()), spec.label.column, spec.label.task).get(metric)
     live = float("nan") if live is None else live  # a champion of another task has no such metric: no verdict
     baseline = float(champion.get(f"metric.{metric}", "nan"))

@@ -168,6 +168,13 @@ class PipelineSpec(Strict):
                 raise ValueError(f"{field}: {metric} is a {METRICS[metric][0]} metric; label.task is {task}")
 
     @property
+    def gate_metric(self) -> str:
+        """The gate's metric: the spec's `gate.metric`, which validation fills in with the task's default."""
+        metric = self.gate.metric
+        assert metric is not None, "the pipeline spec fills in the gate metric when it is validated"
+        return metric
+
+    @property
     def spec_hash(self) -> str:
         """Stable hash of the spec's meaning (not its formatting), recorded as lineage on every model.
 
