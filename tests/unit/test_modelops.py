@@ -102,6 +102,16 @@ def test_drift_chart_draws_every_check(world):
     assert root.findall(".//{*}line[@class='decision-line']") or root.findall(".//*[@class='decision-line']")
 
 
+def test_drift_chart_from_the_history_already_read_is_the_chart_read_afresh(world, monkeypatch):
+    """The pipeline page passes `pipeline_detail`'s drift history: the same SVG, and the records are not re-read."""
+    from airloop.monitor import checks
+
+    detail = views.pipeline_detail(world["spec"], world["settings"])
+    fresh = views.drift_chart_svg(world["spec"], world["settings"])
+    monkeypatch.setattr(checks, "load_checks", lambda *a: pytest.fail("the drift records were read again"))
+    assert views.drift_chart_svg(world["spec"], world["settings"], history=detail["drift_history"]) == fresh
+
+
 def test_rollback_is_audited_and_refused_without_an_earlier_champion(world, tmp_path):
     settings, spec = world["settings"], world["spec"]
     models = Registry.from_settings(settings)

@@ -82,25 +82,12 @@ def drift_history(spec: PipelineSpec, settings: Settings, limit: int = HISTORY_L
                 **_check_summary(check),
                 "checked_at_epoch": check.get("checked_at"),
                 "features": {
-                    name: {k: f.get(k) for k in ("method", "statistic", "threshold", "drifted")}
+                    name: {k: f.get(k) for k in ("method", "statistic", "threshold", "p_value", "drifted")}
                     for name, f in features.items()
                 },
             }
         )
     return out
-
-
-def _experiment_id(settings: Settings, pipeline: str) -> str | None:
-    """The pipeline's MLflow experiment (None when it has none); an unreachable MLflow raises `ServiceUnavailable`."""
-    from airloop.model.mlflow_errors import check_reachable
-
-    models = registry.Registry.from_settings(settings)
-    try:
-        experiment = models.client.get_experiment_by_name(registry.experiment_name(pipeline))
-    except Exception as exc:
-        check_reachable(exc, models.tracking_uri)
-        raise
-    return experiment.experiment_id if experiment else None
 
 
 def pipeline_detail(spec: PipelineSpec, settings: Settings, *, now: float | None = None) -> dict[str, Any]:
@@ -109,7 +96,8 @@ def pipeline_detail(spec: PipelineSpec, settings: Settings, *, now: float | None
     models = registry.Registry.from_settings(settings)
     model = models.describe_models([spec.name])[0]
     history = models.champion_history(spec.name)
-    experiment_id = _experiment_id(settings, spec.name) if model["versions"] else None
+    # None when the pipeline has no experiment; an unreachable MLflow raises `ServiceUnavailable`
+    experiment_id = models.experiment_id(registry.experiment_name(spec.name)) if model["versions"] else None
     versions = []
     for v in reversed(model["versions"]):
         versions.append(
@@ -220,9 +208,29 @@ def rollback(spec: PipelineSpec, settings: Settings, *, actor: str) -> dict[str,
     return {"pipeline": spec.name, "from": old, "to": new, "actor": entry.get("actor"), "at": entry.get("at")}
 
 
-def drift_chart_svg(spec: PipelineSpec, settings: Settings, limit: int = HISTORY_LIMIT) -> str:
-    """The drift history chart (per-feature scores, share drifted and the decision line) as standalone SVG."""
-    from airloop.monitor.checks import load_checks
+def drift_chart_svg(
+    spec: PipelineSpec,
+    settings: Settings,
+    limit: int = HISTORY_LIMIT,
+    *,
+    history: list[dict[str, Any]] | None = None,
+) -> str:
+    """The drift history chart (per-feature scores, share drifted and the decision line) as standalone SVG.
+
+    `history`: the `drift_history` already read (the pipeline page has it from `pipeline_detail`); None reads it.
+    """
     from airloop.ops.charts import drift_history_svg
 
-    return drift_history_svg(load_checks(settings, spec.name)[-limit:], drift_share=spec.drift.drift_share)
+    history = drift_history(spec, settings, limit) if history is None else history[-limit:]
+    records = [
+        {
+            "batch_id": h["batch_id"],
+            "checked_at": h["checked_at_epoch"],
+            "share_drifted": h["share_drifted"],
+            "drift_detected": h["drift_detected"],
+            "decayed": h["decayed"],
+            "report": {"features": h["features"], "drift_share": h["drift_share"]},
+        }
+        for h in history
+    ]
+    return drift_history_svg(records, drift_share=spec.drift.drift_share)

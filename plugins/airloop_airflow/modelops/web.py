@@ -227,7 +227,7 @@ def _add_pages(app: FastAPI) -> None:
             "pipeline.html",
             request,
             d=detail,
-            chart=views.drift_chart_svg(spec, s),
+            chart=views.drift_chart_svg(spec, s, history=detail["drift_history"]),  # the checks read once
             airflow=_airflow_base(),
             may_edit=_may_edit(user, spec),
             confirm_header=CONFIRM_HEADER,
