@@ -136,7 +136,7 @@ def run_loop(stack: LocalStack, info: dict[str, Any], out: Progress, *, rows: in
     for line in loop.chain:
         out.say(f"  {line}")
 
-    _summary(out, loop.settings, info, loop.decisions, pred_uri)
+    _summary(out, loop.registry, info, loop.decisions, pred_uri)
     return True
 
 
@@ -211,8 +211,9 @@ class LoopRound:
 
     def bootstrap(self) -> None:
         """Batch 1: the first labelled batch trains v1 (skipped when an earlier run left a champion)."""
-        if self.registry.champion_version(PIPELINE) is not None:
-            self.out.say(f"\nChampion v{self.registry.champion_version(PIPELINE)} exists from an earlier run.")
+        champion = self.registry.champion_version(PIPELINE)
+        if champion is not None:
+            self.out.say(f"\nChampion v{champion} exists from an earlier run.")
             return
         before = self.snapshot()
         uri = self.land(self.first_seed, labels=True)
@@ -285,13 +286,14 @@ def drift_check_of(settings, spec, raw_uri: str) -> Callable[[], dict[str, Any] 
     return lambda: next((c for c in load_checks(settings, spec.name) if c["batch_id"] == batch_id), None)
 
 
-def _summary(out: Progress, settings, info: dict[str, Any], decisions: list[dict], pred_uri: str) -> None:
+def _summary(out: Progress, registry: Registry, info: dict[str, Any], decisions: list[dict], pred_uri: str) -> None:
+    """The round's outcome: the champion now (read afresh: the round may have moved it), the gate's decisions, the
+    scored batch, and where to look next."""
     import pandas as pd
 
     from airloop import uris
-    from airloop.model.registry import Registry
 
-    entry = Registry.from_settings(settings).describe_models([PIPELINE])[0]
+    entry = registry.describe_models([PIPELINE])[0]
     champ = next(v for v in entry["versions"] if v["version"] == entry["champion"])
     preds = pd.read_parquet(uris.local_path(pred_uri))
     m = champ["metrics"]
