@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airloop.dev.localstack import LocalStack, Progress
-from airloop.dev.processes import free_port, http_get, pid_alive, stop_session, wait_for
+from airloop.dev.processes import free_port, http_get, log_tail, pid_alive, stop_session, wait_for
 from airloop.errors import AirloopError, mask_credentials
 
 BUCKETS = {"landing": "airloop-landing", "data": "airloop-data", "dvc": "airloop-dvc", "mlflow": "airloop-mlflow"}
@@ -388,8 +388,7 @@ class NativeStack(LocalStack):
                 timeout=600,
             )
         if done.returncode != 0:
-            tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
-            raise AirloopError(f"airflow db migrate failed (exit {done.returncode}):\n{tail}")
+            raise AirloopError(f"airflow db migrate failed (exit {done.returncode}){log_tail(log_file)}")
 
     def info(self) -> dict[str, Any]:
         state = self.state()
