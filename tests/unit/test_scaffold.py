@@ -345,7 +345,6 @@ def test_skeleton_loads_for_every_supported_task(tmp_path, task):
     assert load_spec(plan.spec_path).label.task == task
 
 
-@pytest.mark.skipif(scaffold.time_column_required(), reason="this spec requires a time column")
 def test_no_timestamp_column_means_no_time_column(tmp_path):
     plan = scaffold.plan("untimed", tmp_path, tmp_path, sample=sample().drop(columns=["signup_time"]), label="churned")
     scaffold.write(plan)

@@ -20,7 +20,6 @@ from airloop.dev.scaffold.rules import (
     check_task,
     spec_name_pattern,
     supported_tasks,
-    time_column_required,
 )
 
 __all__ = [
@@ -39,6 +38,5 @@ __all__ = [
     "spec_name_pattern",
     "spec_yaml",
     "supported_tasks",
-    "time_column_required",
     "write",
 ]

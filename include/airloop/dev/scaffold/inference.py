@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from airloop.dev.scaffold.rules import ScaffoldError, time_column_required
+from airloop.dev.scaffold.rules import ScaffoldError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,9 +148,7 @@ def _pick_time(given: str | None, kinds: dict[str, str], exclude: set[str]) -> s
         return stamps[0]
     if len(stamps) > 1:
         raise ScaffoldError(f"several timestamp columns ({', '.join(stamps)}): pass --time-column COL for the split")
-    if time_column_required():
-        raise ScaffoldError("no timestamp column found: pass --time-column COL (the spec splits data by time)")
-    return None
+    return None  # no time column: the spec splits at random
 
 
 def _pick_label(df: pd.DataFrame, given: str | None) -> str:

@@ -7,7 +7,6 @@ when it loads (the spec's name pattern, the tasks its `label.task` accepts), so 
 from __future__ import annotations
 
 import re
-import typing
 
 from airloop.errors import AirloopError
 from airloop.metrics import DEFAULT_METRIC, TASKS, metric_direction
@@ -39,23 +38,13 @@ def check_name(name: str) -> None:
 
 
 def supported_tasks() -> tuple[str, ...]:
-    """The label tasks this version of the spec accepts (read from the spec model, which is the authority)."""
-    from airloop.spec import LabelSpec
-
-    annotation = LabelSpec.model_fields["task"].annotation
-    return tuple(a for a in typing.get_args(annotation) if isinstance(a, str)) or ("binary",)
-
-
-def time_column_required() -> bool:
-    """Whether the spec insists on a time column (older specs split by time only)."""
-    from airloop.spec import SchemaSpec
-
-    return SchemaSpec.model_fields["time_column"].is_required()
+    """The label tasks the spec accepts: `metrics.TASKS`, the list `label.task` is typed from."""
+    return TASKS
 
 
 def check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ScaffoldError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
     supported = supported_tasks()
     if task not in supported:
-        raise ScaffoldError(f"this version of airloop's spec accepts label.task {', '.join(supported)}, not {task}")
+        raise ScaffoldError(
+            f"unknown task '{task}': airloop's spec accepts label.task {', '.join(supported)}, not {task}"
+        )
