@@ -639,7 +639,7 @@ def test_regression_gate_follows_the_metric_direction(
     monkeypatch.setattr(Registry, "load_booster", lambda self, name, version: _Booster("regression"))
     monkeypatch.setattr(training, "evaluate", lambda *a, **k: {metric: champion})
     holdout = pd.DataFrame({"f": [1.0], "units_sold": [1.0]})
-    result = gate._compare(Registry("unused"), spec, "2", challenger, "1", holdout)
+    result = gate._compare(spec, "2", challenger, "1", Registry("unused").load_booster("m", "1"), holdout)
     assert result.decision == decision, result.reason
     assert (result.challenger_score, result.champion_score, result.metric) == (challenger, champion, metric)
 
@@ -647,7 +647,7 @@ def test_regression_gate_follows_the_metric_direction(
 def test_gate_promotes_over_a_champion_of_another_task(monkeypatch):
     spec = parse_spec(sales_spec())
     monkeypatch.setattr(Registry, "load_booster", lambda self, name, version: _Booster("binary"))
-    result = gate._compare(Registry("unused"), spec, "2", 3.0, "1", pd.DataFrame({"f": [1.0]}))
+    result = gate._compare(spec, "2", 3.0, "1", Registry("unused").load_booster("m", "1"), pd.DataFrame({"f": [1.0]}))
     assert result.decision == "promoted" and "binary model; the task is regression" in result.reason
 
 

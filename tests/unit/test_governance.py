@@ -276,6 +276,46 @@ def test_the_gate_refuses_a_challenger_that_fails_a_group(tmp_path, settings_for
     assert gap > champion_gap + 3.0, "better on average, but street stores fall further behind the others"
 
 
+def test_a_gate_pass_loads_the_champion_once_and_resolves_the_challenger_once(monkeypatch):
+    """With slices set, the metric rule and the slice rule share one download of the champion's booster."""
+    from types import SimpleNamespace
+
+    from airloop.model import gate, training
+
+    spec = parse_spec(sales_spec(slices={"by": [{"column": "store_type"}]}), "store_sales.yaml")
+    calls: list[str] = []
+
+    class _Booster:
+        feature_names = ["price"]
+
+        def attr(self, key: str) -> str | None:
+            return "regression" if key == "airloop_task" else None
+
+    class _Models:
+        def load_booster(self, name, version):
+            calls.append(f"load v{version}")
+            return _Booster()
+
+        def champion_version(self, name):
+            return "1"
+
+        def resolve(self, name, version):
+            calls.append(f"resolve v{version}")
+            return SimpleNamespace(name=name, version=version, tags={}, run_id="r" * 32)
+
+        def tag_version(self, *args):
+            pass
+
+        log_metrics = mark_challenger = move_champion = tag_version
+
+    scores = iter([2.0, 3.0])  # challenger, then champion: rmse, lower wins
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: {"rmse": next(scores)})
+    monkeypatch.setattr(slices, "slice_metrics", lambda *a: {"store_type": {}})
+    holdout = pd.DataFrame({"price": [1.0], "units_sold": [1.0]})
+    gate.gate_and_promote(_Models(), spec, "2", holdout)  # type: ignore[arg-type]
+    assert calls == ["load v2", "load v1", "resolve v2"]
+
+
 @pytest.mark.slow  # trains, versions and gates through DVC and MLflow
 def test_a_floor_refuses_even_a_first_version(tmp_path, settings_for, monkeypatch):
     data = sales_spec(slices={"by": [{"column": "store_type"}], "min_rows": 30, "floor": 6.0})

@@ -21,6 +21,7 @@ from airloop.errors import RegistryError
 if TYPE_CHECKING:
     import pandas as pd
     import xgboost as xgb
+    from mlflow.entities.model_registry import ModelVersion
 
     from airloop.model.registry import Registry
     from airloop.model.slices import SliceVerdict
@@ -59,14 +60,16 @@ def gate_and_promote(
     ch_score = evaluate(challenger, holdout, features, spec.label.column, spec.label.task)[metric]
     for _ in range(3):
         current = registry.champion_version(name)
+        champ = None  # the champion's booster, loaded once per pass
         if current is None:
             decision = _decided(version, "promoted", "first version: no champion yet", metric, ch_score)
         elif current == version:
             decision = _decided(version, "promoted", _ALREADY, metric, ch_score, current, ch_score)
         else:
-            decision = _compare(registry, spec, version, ch_score, current, holdout)
+            champ = registry.load_booster(name, current)
+            decision = _compare(spec, version, ch_score, current, champ, holdout)
         if decision.decision == "promoted" and decision.reason != _ALREADY:
-            decision = _governance(registry, spec, decision, challenger, holdout, current)
+            decision = _governance(registry, spec, decision, challenger, holdout, current, champ)
         if registry.champion_version(name) != current:
             log.warning("champion of %s moved while gating version %s: gating again", name, version)
             continue
@@ -103,7 +106,7 @@ def _decided(
 
 
 def _compare(
-    registry: Registry, spec: PipelineSpec, version: str, ch_score: float, current: str, holdout: pd.DataFrame
+    spec: PipelineSpec, version: str, ch_score: float, current: str, champ: xgb.Booster, holdout: pd.DataFrame
 ) -> GateDecision:
     """The metric rule: the challenger must beat champion `current` by `gate.min_improvement`, and by more than 0.
     A champion that cannot score this data (features gone, another task) is replaced."""
@@ -111,7 +114,6 @@ def _compare(
     from airloop.model.training import booster_task, evaluate
 
     metric = spec.gate_metric
-    champ = registry.load_booster(spec.name, current)
     missing = [f for f in champ.feature_names or [] if f not in holdout.columns]
     champ_task = booster_task(champ) or "binary"
     if missing or champ_task != spec.label.task:
@@ -142,6 +144,7 @@ def _governance(
     challenger: xgb.Booster,
     holdout: pd.DataFrame,
     current: str | None,
+    champ: xgb.Booster | None,
 ) -> GateDecision:
     """The rules a metric win does not settle: candidate features must earn their place, and no group of the
     holdout may fall below the floor or fall further behind the others than under the champion.
@@ -153,18 +156,17 @@ def _governance(
 
     version = decision.version
     problems = []
-    ok, why = feature_gain.verdict(spec, registry.resolve(spec.name, version).tags or {})
+    mv = registry.resolve(spec.name, version)
+    ok, why = feature_gain.verdict(spec, mv.tags or {})
     if not ok:
         problems.append(why)
     if spec.slices is not None:
         mine = slices.slice_metrics(challenger, holdout, spec)
         theirs = None
-        if current is not None:
-            champ = registry.load_booster(spec.name, current)
-            if all(f in holdout.columns for f in champ.feature_names or []):
-                theirs = slices.slice_metrics(champ, holdout, spec)
+        if champ is not None and all(f in holdout.columns for f in champ.feature_names or []):
+            theirs = slices.slice_metrics(champ, holdout, spec)
         verdict = slices.judge(spec, mine, theirs)
-        _record_slices(registry, spec, version, mine, theirs, verdict, current)
+        _record_slices(registry, spec, mv, mine, theirs, verdict, current)
         if not verdict.ok:
             problems.append(verdict.reason)
     if not problems:
@@ -175,7 +177,7 @@ def _governance(
 def _record_slices(
     registry: Registry,
     spec: PipelineSpec,
-    version: str,
+    mv: ModelVersion,
     mine: dict[str, Any],
     theirs: dict[str, Any] | None,
     verdict: SliceVerdict,
@@ -198,11 +200,11 @@ def _record_slices(
     text = json.dumps(body, sort_keys=True)
     if len(text) > _TAG_LIMIT:  # keep the verdict, drop the champion's detail
         text = json.dumps({**body, "champion": None, "truncated": True}, sort_keys=True)[:_TAG_LIMIT]
-    registry.tag_version(spec.name, version, {"gate.slices": text})
+    registry.tag_version(spec.name, str(mv.version), {"gate.slices": text})
     metrics = {
         metric_key(label, group, metric): v["value"]
         for label, per in mine.items()
         for group, v in per.items()
         if math.isfinite(v["value"])
     }
-    registry.log_metrics(run_id_of(registry.resolve(spec.name, version)), metrics)
+    registry.log_metrics(run_id_of(mv), metrics)
