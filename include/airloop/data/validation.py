@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from airloop.errors import AirloopError, DataError
+from airloop.errors import AirloopError, DataError, first_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -268,7 +268,7 @@ def read_table(uri: str) -> pd.DataFrame:
     except AirloopError:
         raise
     except Exception as exc:  # pyarrow/pandas raise many types for corrupt input; the reason is what matters
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         reason = re.sub(r"^Could not open Parquet input source '[^']*': ", "", reason)  # the path is said once
         if isinstance(exc, UnicodeDecodeError):
             reason += " (the file is not UTF-8: re-encode it as UTF-8)"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from airloop.errors import DataError
+from airloop.errors import DataError, first_line
 
 
 class ParquetColumns:
@@ -27,8 +27,7 @@ class ParquetColumns:
         except FileNotFoundError:
             raise DataError(f"{self.path}: no such file") from None
         except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"{self.path}: cannot read as Parquet: {first}") from None
+            raise DataError(f"{self.path}: cannot read as Parquet: {first_line(exc)}") from None
         self.columns = pd.Index(schema.names)
         self.dtypes = schema.empty_table().to_pandas().dtypes  # dtypes without reading a row
 
